@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test suite:
+#   lint        shellcheck over the scripts in scripts/ and .ci/
+#   ctest       C++ unit and integration tests registered with CTest
+#   go          `go test ./...` in every Go module (sdk/go, examples/, tests/)
+#   e2e         `npm test` in tests/e2e, with BUILD_DIR exported
+# Every suite runs even when another fails; a summary follows, ending with the line
+# `N passed, N failed` (tests where a suite reports them, else the suite as one), and the exit
+# status is non-zero if anything failed.
+#   scripts/test.sh [SUITE...]   run only the named suites
+#   SKIP_SETUP=1                 do not run scripts/setup.sh
+#   SUITE_TIMEOUT=SECONDS        wall-clock limit of each suite (default 1200)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "${REPO_ROOT}"
+
+SUITE_TIMEOUT="${SUITE_TIMEOUT:-1200}"
+CTEST_JOBS="${CTEST_JOBS:-2}"
+LOG_DIR="${BUILD_DIR}/test-logs"
+ALL_SUITES=(lint ctest go e2e)
+
+# Where tests find the binaries under test.
+export SIDECAR_BIN="${BUILD_DIR}/sidecar/socketio-sidecar"
+export TEST_BACKEND_BIN="${BUILD_DIR}/tests/backend/test_backend"
+
+selected_suites=("$@")
+((${#selected_suites[@]})) || selected_suites=("${ALL_SUITES[@]}")
+for suite in "${selected_suites[@]}"; do
+  [[ " ${ALL_SUITES[*]} " == *" ${suite} "* ]] || die "unknown suite '${suite}' (known: ${ALL_SUITES[*]})"
+done
+
+suite_selected() {
+  [[ " ${selected_suites[*]} " == *" $1 "* ]]
+}
+
+# One row per suite: name, status (PASS/FAIL/SKIP), tests passed, tests failed, note.
+summary_rows=()
+total_passed=0
+total_failed=0
+
+record() {
+  local name="$1" status="$2" passed="$3" failed="$4" note="${5:-}"
+  summary_rows+=("$(printf '  %-11s %-5s %5s passed %5s failed  %s' \
+    "${name}" "${status}" "${passed}" "${failed}" "${note}")")
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+}
+
+# Last integer captured by an extended regex's first group in a log, or 0.
+last_count() {
+  local pattern="$1" log_file="$2"
+  local match
+  match="$(grep -Eo "${pattern}" "${log_file}" | tail -n 1 | grep -Eo '[0-9]+' | head -n 1 || true)"
+  printf '%s' "${match:-0}"
+}
+
+# Sets `counted_passed` and `counted_failed` from a suite's log, by the runner's own words.
+count_tests() {
+  local kind="$1" log_file="$2"
+  counted_passed=0
+  counted_failed=0
+  case "${kind}" in
+    ctest)
+      local total
+      total="$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "${log_file}" | tail -n 1 |
+        grep -Eo '[0-9]+$' || true)"
+      counted_failed="$(last_count '[0-9]+ tests failed out of' "${log_file}")"
+      counted_passed=$((${total:-0} - counted_failed))
+      ;;
+    go)
+      counted_passed="$(grep -Ec '^[[:space:]]*--- PASS' "${log_file}" || true)"
+      counted_failed="$(grep -Ec '^[[:space:]]*--- FAIL' "${log_file}" || true)"
+      ;;
+    js)
+      # mocha ("3 passing"), node --test ("# pass 3" / "ℹ pass 3"), jest/vitest ("3 passed").
+      if grep -Eq '^[[:space:]]*[0-9]+ passing' "${log_file}"; then
+        counted_passed="$(last_count '^[[:space:]]*[0-9]+ passing' "${log_file}")"
+        counted_failed="$(last_count '^[[:space:]]*[0-9]+ failing' "${log_file}")"
+      elif grep -Eq '^(# |ℹ )pass [0-9]+' "${log_file}"; then
+        counted_passed="$(last_count '^(# |ℹ )pass [0-9]+' "${log_file}")"
+        counted_failed="$(last_count '^(# |ℹ )fail [0-9]+' "${log_file}")"
+      elif grep -Eq 'Tests:? .*[0-9]+ passed' "${log_file}"; then
+        counted_passed="$(grep -E 'Tests:? ' "${log_file}" | tail -n 1 | grep -Eo '[0-9]+ passed' |
+          grep -Eo '[0-9]+' || true)"
+        counted_failed="$(grep -E 'Tests:? ' "${log_file}" | tail -n 1 | grep -Eo '[0-9]+ failed' |
+          grep -Eo '[0-9]+' || true)"
+        counted_passed="${counted_passed:-0}"
+        counted_failed="${counted_failed:-0}"
+      fi
+      ;;
+  esac
+}
+
+# run_suite NAME KIND DIR COMMAND...: runs COMMAND in DIR under a time limit, logging to
+# LOG_DIR/NAME.log, and records its result.
+run_suite() {
+  local name="$1" kind="$2" dir="$3"
+  shift 3
+  local log_file="${LOG_DIR}/${name}.log"
+  log "${name}: $* (in ${dir#"${REPO_ROOT}"/})"
+  local rc=0
+  (cd "${dir}" && timeout -k 30 "${SUITE_TIMEOUT}" "$@") 2>&1 | tee "${log_file}" || rc=$?
+  local note=""
+  ((rc == 124)) && note="timed out after ${SUITE_TIMEOUT}s"
+  count_tests "${kind}" "${log_file}"
+  if ((rc != 0 && counted_failed == 0)); then
+    # Failed without a test to blame (crash, compile error, timeout): count the suite.
+    counted_failed=1
+    [[ -n "${note}" ]] || note="exit status ${rc}"
+  fi
+  if ((rc == 0 && counted_passed == 0 && counted_failed == 0)); then
+    if [[ "${kind}" == ctest ]] && grep -q 'No tests were found' "${log_file}"; then
+      record "${name}" SKIP 0 0 "no tests registered"
+      return
+    fi
+    counted_passed=1
+    note="suite passed; its test count was not recognised"
+  fi
+  if ((rc == 0)); then
+    record "${name}" PASS "${counted_passed}" "${counted_failed}" "${note}"
+  else
+    record "${name}" FAIL "${counted_passed}" "${counted_failed}" "${note:-see ${log_file}}"
+  fi
+}
+
+run_shellcheck() {
+  local scripts=()
+  local file
+  for file in "${REPO_ROOT}"/scripts/*.sh "${REPO_ROOT}/.ci/run"; do
+    [[ -f "${file}" ]] && scripts+=("${file#"${REPO_ROOT}"/}")
+  done
+  if ! command -v shellcheck >/dev/null 2>&1; then
+    record lint FAIL 0 1 "shellcheck not installed"
+    return
+  fi
+  local passed=0 failed=0
+  log "lint: shellcheck ${scripts[*]}"
+  for file in "${scripts[@]}"; do
+    if shellcheck -x "${file}"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done
+  if ((failed == 0)); then
+    record lint PASS "${passed}" 0
+  else
+    record lint FAIL "${passed}" "${failed}"
+  fi
+}
+
+run_ctest() {
+  if ((build_ok == 0)); then
+    record ctest FAIL 0 1 "not run: the build failed"
+    return
+  fi
+  run_suite ctest ctest "${REPO_ROOT}" \
+    ctest --test-dir "${BUILD_DIR}" --output-on-failure -j "${CTEST_JOBS}" --timeout 300
+}
+
+run_go() {
+  local modules module
+  mapfile -t modules < <(find_dirs_with go.mod sdk examples tests)
+  if ((${#modules[@]} == 0)); then
+    record go SKIP 0 0 "no go.mod under sdk/, examples/ or tests/"
+    return
+  fi
+  for module in "${modules[@]}"; do
+    local relative="${module#"${REPO_ROOT}"/}"
+    # -count=1: results must not come from Go's cache, since tests may drive built binaries.
+    run_suite "go:${relative}" go "${module}" go test -count=1 -v ./...
+  done
+}
+
+run_e2e() {
+  local dir="${REPO_ROOT}/tests/e2e"
+  if [[ ! -f "${dir}/package.json" ]]; then
+    record e2e SKIP 0 0 "tests/e2e/package.json not found"
+    return
+  fi
+  if ! (cd "${dir}" && node -e 'process.exit(require("./package.json").scripts?.test ? 0 : 1)'); then
+    record e2e SKIP 0 0 "tests/e2e/package.json has no test script"
+    return
+  fi
+  if ((build_ok == 0)); then
+    record e2e FAIL 0 1 "not run: the build failed"
+    return
+  fi
+  run_suite e2e js "${dir}" npm test
+}
+
+main() {
+  local started=${SECONDS}
+  if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
+    "${REPO_ROOT}/scripts/setup.sh"
+  fi
+
+  build_ok=1
+  if suite_selected ctest || suite_selected e2e; then
+    if ! "${REPO_ROOT}/scripts/build.sh"; then
+      build_ok=0
+      record build FAIL 0 1 "scripts/build.sh failed"
+    fi
+  fi
+  mkdir -p "${LOG_DIR}"
+
+  local suite
+  for suite in "${selected_suites[@]}"; do
+    case "${suite}" in
+      lint) run_shellcheck ;;
+      ctest) run_ctest ;;
+      go) run_go ;;
+      e2e) run_e2e ;;
+    esac
+  done
+
+  echo
+  echo "== test summary ($((SECONDS - started))s; logs in ${LOG_DIR#"${REPO_ROOT}"/}) =="
+  printf '%s\n' "${summary_rows[@]}"
+  echo
+  # The closing line CI reads; it counts tests (skipped suites show in the table above).
+  echo "${total_passed} passed, ${total_failed} failed"
+  ((total_failed == 0))
+}
+
+main
