@@ -1,0 +1,68 @@
+#pragma once
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "sidecar/runtime/shards.h"
+#include "sidecar/socketio/hub.h"
+#include "socketio/sidecar/v1/sidecar.grpc.pb.h"
+
+namespace sidecar::backend {
+
+namespace pb = ::socketio::sidecar::v1;
+
+class BackendStream;
+
+// The attached backends and the namespaces they declared. Thread-safe.
+class BackendRegistry : public socketio::BackendDirectory {
+ public:
+  std::shared_ptr<socketio::BackendLink> Pick(std::string_view nsp,
+                                              std::string_view sid) const override;
+  void Add(std::shared_ptr<BackendStream> stream);
+  void Remove(const BackendStream* stream);
+  size_t size() const;
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::vector<std::shared_ptr<BackendStream>> streams_;
+};
+
+struct BackendServiceConfig {
+  bool always_connect = false;
+  uint32_t connect_decision_timeout_ms = 5000;
+  size_t max_session_bytes = 64 * 1024;
+};
+
+// Backend.Attach: one reactor per backend stream, turning its commands into
+// work posted to the shards that own the sockets concerned.
+class BackendService final : public pb::Backend::CallbackService {
+ public:
+  BackendService(runtime::Shards& shards, BackendServiceConfig config);
+
+  grpc::ServerBidiReactor<pb::BackendMessage, pb::SidecarMessage>* Attach(
+      grpc::CallbackServerContext* context) override;
+
+  BackendRegistry& registry() { return registry_; }
+
+ private:
+  friend class AttachReactor;
+
+  // Validates and runs one command; an error status names what was wrong.
+  void Handle(const std::shared_ptr<BackendStream>& stream, pb::BackendMessage& message);
+  template <typename Command, typename Run>
+  void Dispatch(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
+                std::vector<uint32_t> shards, std::shared_ptr<const Command> command, Run run);
+  std::vector<uint32_t> ShardsFor(const pb::Target& target) const;
+  std::vector<uint32_t> ShardOf(const std::string& sid) const;
+  std::vector<uint32_t> AllShards() const;
+
+  runtime::Shards& shards_;
+  BackendServiceConfig config_;
+  BackendRegistry registry_;
+};
+
+}  // namespace sidecar::backend

@@ -1,0 +1,187 @@
+#include "sidecar/config/options.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "sidecar/runtime/log.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0", "Address the Socket.IO HTTP/WebSocket listener binds.");
+ABSL_FLAG(uint16_t, port, 5000, "Port of the Socket.IO listener.");
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051",
+          "Address of the gRPC server backends attach to (Backend.Attach).");
+ABSL_FLAG(std::string, path, "socket.io", "URL path of the Socket.IO endpoint.");
+ABSL_FLAG(double, ping_interval, 25, "Seconds between server pings (Engine.IO pingInterval).");
+ABSL_FLAG(double, ping_timeout, 20,
+          "Seconds a client has to answer a ping before it is considered gone.");
+ABSL_FLAG(uint64_t, max_http_buffer_size, 1000000,
+          "Largest message or polling body accepted, in bytes (Engine.IO maxPayload).");
+ABSL_FLAG(bool, allow_upgrades, true, "Allow upgrading from long-polling to WebSocket.");
+ABSL_FLAG(std::string, transports, "polling,websocket", "Transports clients may use.");
+ABSL_FLAG(bool, http_compression, true, "Compress polling responses (gzip or deflate).");
+ABSL_FLAG(uint64_t, compression_threshold, 1024,
+          "Polling responses smaller than this many bytes are not compressed.");
+ABSL_FLAG(std::string, cookie, "",
+          "Name of a cookie carrying the session id, set on the handshake; empty for none.");
+ABSL_FLAG(std::string, cors_allowed_origins, "",
+          "Origins allowed to connect: empty for the same origin only, '*' for any, '[]' to "
+          "turn CORS handling off, or a comma-separated list of origins.");
+ABSL_FLAG(bool, cors_credentials, true,
+          "Send Access-Control-Allow-Credentials: true to allowed cross-origin requests.");
+ABSL_FLAG(bool, monitor_clients, true,
+          "Close sessions whose client stops answering pings. With false, pings are still "
+          "sent but a silent client is kept until its transport closes.");
+ABSL_FLAG(bool, always_connect, false,
+          "Accept connections at once and tell the backend afterwards; a backend rejection "
+          "then disconnects the client. With false a connection waits for the backend.");
+ABSL_FLAG(double, connect_timeout, 45,
+          "Seconds a client has after opening a session to connect to a namespace.");
+ABSL_FLAG(double, connect_decision_timeout, 5,
+          "Seconds a backend has to accept or reject a connection.");
+ABSL_FLAG(uint32_t, threads, 0, "IO threads; 0 for one per core.");
+ABSL_FLAG(std::string, static_dir, "", "Serve the files of this folder at / (e.g. a demo page).");
+ABSL_FLAG(bool, raw_engineio, false,
+          "Test only: an Engine.IO echo server at /engine.io/, for the protocol test suite.");
+ABSL_FLAG(uint64_t, max_outbound_queue, 1000,
+          "Packets queued for one connection before it counts as a slow consumer and is "
+          "disconnected.");
+ABSL_FLAG(bool, logger, false, "Log Socket.IO events (debug level for the socketio layer).");
+ABSL_FLAG(bool, engineio_logger, false, "Log Engine.IO traffic (debug level).");
+ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
+
+namespace sidecar::config {
+namespace {
+
+// Environment variables are applied as if they were flags given before the
+// command line, so an explicit flag wins.
+absl::Status ApplyEnvironment() {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!absl::StrContains(flag->Filename(), "config/options")) continue;
+    std::string variable = absl::StrCat("SIDECAR_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat(variable, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::chrono::milliseconds Seconds(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
+}
+
+}  // namespace
+
+CorsPolicy ParseCorsPolicy(std::string_view text) {
+  CorsPolicy policy;
+  absl::string_view value = absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size()));
+  if (value.empty()) return policy;
+  if (value == "*") {
+    policy.mode = CorsPolicy::Mode::kAny;
+  } else if (value == "[]") {
+    policy.mode = CorsPolicy::Mode::kDisabled;
+  } else {
+    policy.mode = CorsPolicy::Mode::kList;
+    for (absl::string_view origin : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+      policy.origins.emplace_back(absl::StripAsciiWhitespace(origin));
+    }
+  }
+  return policy;
+}
+
+absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "config/options");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "socketio-sidecar: serves Socket.IO clients and streams their events to backends over "
+      "gRPC.\nEvery flag can also be set as an environment variable SIDECAR_<FLAG>, e.g. "
+      "SIDECAR_PING_INTERVAL=10.");
+  if (absl::Status status = ApplyEnvironment(); !status.ok()) return status;
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument: ", rest[1]));
+  }
+
+  Options options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  std::string path(absl::StripSuffix(absl::StripPrefix(absl::GetFlag(FLAGS_path), "/"), "/"));
+  options.path = path.empty() ? "/" : absl::StrCat("/", path, "/");
+  double ping_interval = absl::GetFlag(FLAGS_ping_interval);
+  double ping_timeout = absl::GetFlag(FLAGS_ping_timeout);
+  if (ping_interval <= 0 || ping_timeout <= 0) {
+    return absl::InvalidArgumentError("ping_interval and ping_timeout must be positive");
+  }
+  options.ping_interval = Seconds(ping_interval);
+  options.ping_timeout = Seconds(ping_timeout);
+  options.max_http_buffer_size = absl::GetFlag(FLAGS_max_http_buffer_size);
+  if (options.max_http_buffer_size < 64) {
+    return absl::InvalidArgumentError("max_http_buffer_size must be at least 64 bytes");
+  }
+  options.allow_upgrades = absl::GetFlag(FLAGS_allow_upgrades);
+  options.allow_polling = options.allow_websocket = false;
+  for (absl::string_view transport :
+       absl::StrSplit(absl::GetFlag(FLAGS_transports), ',', absl::SkipWhitespace())) {
+    transport = absl::StripAsciiWhitespace(transport);
+    if (transport == "polling") {
+      options.allow_polling = true;
+    } else if (transport == "websocket") {
+      options.allow_websocket = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown transport: ", transport));
+    }
+  }
+  if (!options.allow_polling && !options.allow_websocket) {
+    return absl::InvalidArgumentError("transports must name polling, websocket or both");
+  }
+  options.http_compression = absl::GetFlag(FLAGS_http_compression);
+  options.compression_threshold = absl::GetFlag(FLAGS_compression_threshold);
+  options.cookie = absl::GetFlag(FLAGS_cookie);
+  options.cors = ParseCorsPolicy(absl::GetFlag(FLAGS_cors_allowed_origins));
+  options.cors_credentials = absl::GetFlag(FLAGS_cors_credentials);
+  options.monitor_clients = absl::GetFlag(FLAGS_monitor_clients);
+  options.always_connect = absl::GetFlag(FLAGS_always_connect);
+  options.connect_timeout = Seconds(absl::GetFlag(FLAGS_connect_timeout));
+  options.connect_decision_timeout = Seconds(absl::GetFlag(FLAGS_connect_decision_timeout));
+  options.threads = absl::GetFlag(FLAGS_threads);
+  if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (options.threads > 64) return absl::InvalidArgumentError("threads must be at most 64");
+  options.static_dir = absl::GetFlag(FLAGS_static_dir);
+  options.raw_engineio = absl::GetFlag(FLAGS_raw_engineio);
+  options.max_outbound_queue = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_queue));
+
+  std::string level = absl::GetFlag(FLAGS_log_level);
+  if (absl::GetFlag(FLAGS_logger) || absl::GetFlag(FLAGS_engineio_logger)) level = "debug";
+  if (level == "debug") {
+    runtime::MinLogLevel() = runtime::LogLevel::kDebug;
+  } else if (level == "info") {
+    runtime::MinLogLevel() = runtime::LogLevel::kInfo;
+  } else if (level == "warning") {
+    runtime::MinLogLevel() = runtime::LogLevel::kWarning;
+  } else if (level == "error") {
+    runtime::MinLogLevel() = runtime::LogLevel::kError;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unknown log_level: ", level));
+  }
+  return options;
+}
+
+}  // namespace sidecar::config

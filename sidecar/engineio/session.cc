@@ -1,0 +1,292 @@
+#include "sidecar/engineio/session.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "sidecar/runtime/log.h"
+
+namespace sidecar::engineio {
+namespace {
+
+using runtime::Log;
+using runtime::LogLevel;
+
+Frame TextFrame(std::string text) {
+  return Frame{std::make_shared<const std::string>(std::move(text)), false};
+}
+
+const Frame& PingFrame() {
+  static const Frame frame = TextFrame("2");
+  return frame;
+}
+
+void AppendFrame(std::string& payload, const Frame& frame) {
+  if (!payload.empty()) payload.push_back('\x1e');
+  if (frame.binary) {
+    payload.push_back('b');
+    payload.append(absl::Base64Escape(*frame.data));
+  } else {
+    payload.append(*frame.data);
+  }
+}
+
+}  // namespace
+
+Session::Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
+                 ClosedCallback on_closed)
+    : io_(io),
+      sid_(std::move(sid)),
+      config_(config),
+      on_closed_(std::move(on_closed)),
+      ping_timer_(io) {}
+
+Session::~Session() = default;
+
+std::string Session::OpenPacket(Transport transport) const {
+  bool can_upgrade = transport == Transport::kPolling && config_.allow_upgrades;
+  return absl::StrCat("0{\"sid\":\"", sid_, "\",\"upgrades\":", can_upgrade ? "[\"websocket\"]" : "[]",
+                      ",\"pingInterval\":", config_.ping_interval.count(),
+                      ",\"pingTimeout\":", config_.ping_timeout.count(),
+                      ",\"maxPayload\":", config_.max_payload, "}");
+}
+
+void Session::StartPolling() {
+  transport_ = Transport::kPolling;
+  SchedulePing();
+}
+
+void Session::StartWebSocket(std::shared_ptr<WebSocketTransport> transport) {
+  transport_ = Transport::kWebSocket;
+  websocket_ = std::move(transport);
+  websocket_->Send(TextFrame(OpenPacket(Transport::kWebSocket)));
+  SchedulePing();
+}
+
+// The ping timer starts when the session opens, and the pong deadline when the
+// ping is queued, even if no poll is waiting to carry it.
+void Session::SchedulePing() {
+  awaiting_pong_ = false;
+  ping_timer_.expires_after(config_.ping_interval);
+  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
+    if (auto self = weak.lock(); self && !error) self->OnPingTimer();
+  });
+}
+
+void Session::OnPingTimer() {
+  if (state_ != State::kOpen) return;
+  if (awaiting_pong_ && config_.monitor_clients) {
+    End("ping timeout", /*client_initiated=*/false);
+    return;
+  }
+  Send(PingFrame());
+  awaiting_pong_ = true;
+  ping_timer_.expires_after(config_.ping_timeout);
+  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
+    if (auto self = weak.lock(); self && !error) self->OnPingTimer();
+  });
+}
+
+bool Session::Send(Frame frame, bool is_volatile) {
+  if (state_ != State::kOpen) return false;
+  size_t backlog = transport_ == Transport::kWebSocket ? websocket_->QueuedFrames() : queue_.size();
+  if (backlog >= config_.max_outbound_queue) {
+    if (is_volatile) return false;
+    Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog, " frames queued; closing");
+    End("transport error", /*client_initiated=*/false);
+    return false;
+  }
+  if (transport_ == Transport::kWebSocket) {
+    websocket_->Send(std::move(frame));
+    return true;
+  }
+  queued_bytes_ += frame.data->size();
+  queue_.push_back(std::move(frame));
+  FlushPolling();
+  return true;
+}
+
+void Session::FlushPolling() {
+  if (!pending_get_ || queue_.empty() || upgrading_) return;
+  std::string payload;
+  payload.reserve(queued_bytes_ + queue_.size() * 2);
+  for (const Frame& frame : queue_) AppendFrame(payload, frame);
+  queue_.clear();
+  queued_bytes_ = 0;
+  std::exchange(pending_get_, nullptr)(std::move(payload));
+}
+
+void Session::Close(std::string_view reason) { End(reason, /*client_initiated=*/false); }
+
+absl::Status Session::HandlePollGet(PollResponder responder) {
+  if (state_ == State::kClosing && owe_close_packet_) {
+    std::string payload;
+    for (const Frame& frame : queue_) AppendFrame(payload, frame);
+    AppendFrame(payload, TextFrame("1"));
+    queue_.clear();
+    responder(std::move(payload));
+    Finish();
+    return absl::OkStatus();
+  }
+  if (state_ != State::kOpen) return absl::NotFoundError("Session ID unknown");
+  if (transport_ != Transport::kPolling) {
+    return absl::InvalidArgumentError("session was upgraded to WebSocket");
+  }
+  if (pending_get_) {
+    End("transport error", /*client_initiated=*/false);
+    return absl::InvalidArgumentError("overlapping GET requests for one session");
+  }
+  if (upgrading_) {
+    responder("6");
+    return absl::OkStatus();
+  }
+  pending_get_ = std::move(responder);
+  FlushPolling();
+  return absl::OkStatus();
+}
+
+absl::Status Session::HandlePollPost(std::string_view body) {
+  if (state_ != State::kOpen) return absl::NotFoundError("Session ID unknown");
+  if (transport_ != Transport::kPolling) {
+    return absl::InvalidArgumentError("session was upgraded to WebSocket");
+  }
+  absl::StatusOr<std::vector<Packet>> packets = DecodePayload(body);
+  if (!packets.ok()) {
+    End("parse error", /*client_initiated=*/false);
+    return packets.status();
+  }
+  auto self = shared_from_this();
+  for (Packet& packet : *packets) {
+    if (state_ != State::kOpen) break;
+    HandlePacket(std::move(packet));
+  }
+  return absl::OkStatus();
+}
+
+void Session::HandlePacket(Packet packet) {
+  switch (packet.type) {
+    case PacketType::kPong:
+      if (awaiting_pong_) SchedulePing();
+      break;
+    case PacketType::kPing:
+      Send(TextFrame(absl::StrCat("3", packet.data)));
+      break;
+    case PacketType::kMessage:
+      if (handler_) handler_->OnMessage(std::move(packet));
+      break;
+    case PacketType::kClose:
+      End("transport close", /*client_initiated=*/true);
+      break;
+    case PacketType::kNoop:
+      break;
+    case PacketType::kOpen:
+    case PacketType::kUpgrade:
+      Log(LogLevel::kDebug, "session ", sid_, ": unexpected packet type; closing");
+      End("parse error", /*client_initiated=*/false);
+      break;
+  }
+}
+
+bool Session::AcceptUpgrade(std::shared_ptr<WebSocketTransport> probe) {
+  if (state_ != State::kOpen || transport_ != Transport::kPolling || probe_ ||
+      !config_.allow_upgrades) {
+    return false;
+  }
+  probe_ = std::move(probe);
+  return true;
+}
+
+void Session::HandleProbeFrame(std::string_view data) {
+  if (data == "2probe" && !upgrading_) {
+    probe_->Send(TextFrame("3probe"));
+    upgrading_ = true;
+    // The client pauses polling during the upgrade: release its held GET.
+    if (pending_get_) std::exchange(pending_get_, nullptr)("6");
+    return;
+  }
+  if (data == "5" && upgrading_) {
+    upgrading_ = false;
+    transport_ = Transport::kWebSocket;
+    websocket_ = std::exchange(probe_, nullptr);
+    if (pending_get_) std::exchange(pending_get_, nullptr)("6");
+    for (Frame& frame : queue_) websocket_->Send(std::move(frame));
+    queue_.clear();
+    queued_bytes_ = 0;
+    return;
+  }
+  Log(LogLevel::kDebug, "session ", sid_, ": invalid upgrade packet; dropping the probe");
+  std::exchange(probe_, nullptr)->Close();
+  upgrading_ = false;
+  FlushPolling();
+}
+
+void Session::OnWebSocketFrame(WebSocketTransport* from, std::string data, bool binary) {
+  if (state_ != State::kOpen) return;
+  if (probe_ && from == probe_.get()) {
+    HandleProbeFrame(binary ? std::string_view() : std::string_view(data));
+    return;
+  }
+  if (!websocket_ || from != websocket_.get()) return;
+  if (binary) {
+    HandlePacket(Packet{PacketType::kMessage, std::move(data), true});
+    return;
+  }
+  absl::StatusOr<Packet> packet = DecodePacket(data);
+  if (!packet.ok()) {
+    Log(LogLevel::kDebug, "session ", sid_, ": ", packet.status().message(), "; closing");
+    End("parse error", /*client_initiated=*/false);
+    return;
+  }
+  HandlePacket(*std::move(packet));
+}
+
+void Session::OnWebSocketClosed(WebSocketTransport* from) {
+  if (probe_ && from == probe_.get()) {
+    probe_.reset();
+    upgrading_ = false;
+    FlushPolling();
+    return;
+  }
+  if (websocket_ && from == websocket_.get()) End("transport close", /*client_initiated=*/true);
+}
+
+void Session::End(std::string_view reason, bool client_initiated) {
+  if (state_ != State::kOpen) return;
+  auto self = shared_from_this();
+  Log(LogLevel::kDebug, "session ", sid_, " closed: ", reason);
+  ping_timer_.cancel();
+  state_ = State::kClosed;
+  if (probe_) std::exchange(probe_, nullptr)->Close();
+  if (transport_ == Transport::kWebSocket) {
+    websocket_->Close();
+  } else if (pending_get_) {
+    std::string payload;
+    if (!client_initiated) {
+      for (const Frame& frame : queue_) AppendFrame(payload, frame);
+      AppendFrame(payload, TextFrame("1"));
+    } else {
+      payload = "6";
+    }
+    queue_.clear();
+    std::exchange(pending_get_, nullptr)(std::move(payload));
+  } else if (!client_initiated) {
+    // Tell the client on its next poll; give up after a ping timeout.
+    state_ = State::kClosing;
+    owe_close_packet_ = true;
+    ping_timer_.expires_after(config_.ping_timeout);
+    ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
+      if (auto self = weak.lock(); self && !error) self->Finish();
+    });
+  }
+  if (handler_) handler_->OnClose(reason);
+  if (state_ == State::kClosed) Finish();
+}
+
+void Session::Finish() {
+  auto self = shared_from_this();
+  state_ = State::kClosed;
+  ping_timer_.cancel();
+  owe_close_packet_ = false;
+  queue_.clear();
+  if (on_closed_) std::exchange(on_closed_, nullptr)(sid_);
+}
+
+}  // namespace sidecar::engineio

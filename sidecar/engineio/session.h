@@ -1,0 +1,133 @@
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "absl/status/status.h"
+#include "sidecar/engineio/packet.h"
+
+namespace sidecar::engineio {
+
+// One outbound unit: a whole Engine.IO text packet ("42[...]"), or the raw bytes
+// of a binary message. Shared and immutable, so a broadcast is encoded once and
+// queued on every member.
+struct Frame {
+  std::shared_ptr<const std::string> data;
+  bool binary = false;
+};
+
+// A WebSocket connection carrying a session (implemented by the http layer).
+class WebSocketTransport {
+ public:
+  virtual ~WebSocketTransport() = default;
+  virtual void Send(Frame frame) = 0;
+  virtual size_t QueuedFrames() const = 0;
+  // Sends a close frame, then drops the connection.
+  virtual void Close() = 0;
+};
+
+// What the layer above (Socket.IO, or the raw echo mode) sees of a session.
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  // A message packet (text or binary) from the client.
+  virtual void OnMessage(Packet packet) = 0;
+  // The session ended; called once. Reasons follow Socket.IO's vocabulary.
+  virtual void OnClose(std::string_view reason) = 0;
+};
+
+struct SessionConfig {
+  std::chrono::milliseconds ping_interval{25000};
+  std::chrono::milliseconds ping_timeout{20000};
+  size_t max_payload = 1'000'000;
+  bool allow_upgrades = true;
+  bool monitor_clients = true;
+  size_t max_outbound_queue = 1000;
+};
+
+// An Engine.IO v4 session. Lives on one shard's io_context and is only touched
+// from that thread. Long-polling is handled here (it has no connection of its
+// own); a WebSocket is a WebSocketTransport.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  enum class Transport { kPolling, kWebSocket };
+  // Responds to a held long-polling GET with a 200 body.
+  using PollResponder = std::function<void(std::string body)>;
+  // Called once when the session is gone, to remove it from its table.
+  using ClosedCallback = std::function<void(const std::string& sid)>;
+
+  Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
+          ClosedCallback on_closed);
+  ~Session();
+
+  const std::string& sid() const { return sid_; }
+  Transport transport() const { return transport_; }
+  bool closed() const { return state_ != State::kOpen; }
+  void set_handler(std::unique_ptr<SessionHandler> handler) { handler_ = std::move(handler); }
+  SessionHandler* handler() const { return handler_.get(); }
+
+  // The open packet's text for this session over the given transport.
+  std::string OpenPacket(Transport transport) const;
+  // Starts a session opened over long-polling (the caller answered the handshake).
+  void StartPolling();
+  // Starts a session opened over WebSocket: sends the open packet on it.
+  void StartWebSocket(std::shared_ptr<WebSocketTransport> transport);
+
+  // Queues a frame for the client. Returns false (and drops the frame) when the
+  // session is closed or, with `is_volatile`, when the client is behind.
+  bool Send(Frame frame, bool is_volatile = false);
+  // Server-side close: tells the client and ends the session.
+  void Close(std::string_view reason);
+
+  // Long-polling. Errors are the client's fault and end the session.
+  absl::Status HandlePollGet(PollResponder responder);
+  absl::Status HandlePollPost(std::string_view body);
+
+  // A WebSocket arrived for this session. Returns false when it may not upgrade
+  // the session; the caller then closes it.
+  bool AcceptUpgrade(std::shared_ptr<WebSocketTransport> probe);
+  void OnWebSocketFrame(WebSocketTransport* from, std::string data, bool binary);
+  void OnWebSocketClosed(WebSocketTransport* from);
+
+ private:
+  enum class State { kOpen, kClosing, kClosed };
+
+  void HandlePacket(Packet packet);
+  void HandleProbeFrame(std::string_view data);
+  void SchedulePing();
+  void OnPingTimer();
+  void FlushPolling();
+  void End(std::string_view reason, bool client_initiated);
+  void Finish();
+
+  boost::asio::io_context& io_;
+  std::string sid_;
+  SessionConfig config_;
+  ClosedCallback on_closed_;
+  std::unique_ptr<SessionHandler> handler_;
+  State state_ = State::kOpen;
+  Transport transport_ = Transport::kPolling;
+
+  boost::asio::steady_timer ping_timer_;
+  bool awaiting_pong_ = false;
+
+  // Long-polling state.
+  std::deque<Frame> queue_;
+  size_t queued_bytes_ = 0;
+  PollResponder pending_get_;
+  bool upgrading_ = false;
+  // The answer owed to the next poll after a server-side close ("1").
+  bool owe_close_packet_ = false;
+
+  std::shared_ptr<WebSocketTransport> websocket_;
+  std::shared_ptr<WebSocketTransport> probe_;
+};
+
+}  // namespace sidecar::engineio

@@ -1,0 +1,304 @@
+#include "sidecar/http/engineio_handler.h"
+
+#include <zlib.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "sidecar/http/cors.h"
+#include "sidecar/http/websocket_connection.h"
+#include "sidecar/runtime/ids.h"
+#include "sidecar/runtime/log.h"
+#include "sidecar/runtime/strings.h"
+
+namespace sidecar::http {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+// Engine.IO error codes, as the Node server sends them.
+enum ErrorCode {
+  kUnknownTransport = 0,
+  kUnknownSid = 1,
+  kBadHandshakeMethod = 2,
+  kBadRequest = 3,
+  kForbidden = 4,
+  kUnsupportedProtocolVersion = 5,
+};
+
+// What a response needs to know about its request, captured so the response
+// can be built on another shard or later.
+struct ReplyInfo {
+  unsigned version = 11;
+  bool keep_alive = true;
+  std::string allow_origin;
+  bool credentials = false;
+  std::string accept_encoding;
+};
+
+void Decorate(Response& response, const ReplyInfo& info) {
+  if (!info.allow_origin.empty()) {
+    response.set(http::field::access_control_allow_origin, info.allow_origin);
+    if (info.credentials) response.set(http::field::access_control_allow_credentials, "true");
+    response.set(http::field::vary, "Origin");
+  }
+  response.keep_alive(info.keep_alive);
+}
+
+Response Error(const ReplyInfo& info, http::status status, int code, std::string_view message) {
+  Request request;
+  request.version(info.version);
+  request.keep_alive(info.keep_alive);
+  Response response = ErrorResponse(request, status, code, message);
+  Decorate(response, info);
+  return response;
+}
+
+Response Error(const ReplyInfo& info, int code, std::string_view message) {
+  return Error(info, http::status::bad_request, code, message);
+}
+
+// gzip or zlib-wrapped deflate through zlib; nullopt if compression failed.
+std::optional<std::string> Compress(std::string_view body, bool gzip) {
+  z_stream stream{};
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, gzip ? 31 : 15, 8,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&stream, body.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(body.data()));
+  stream.avail_in = static_cast<uInt>(body.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  int result = deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (result != Z_STREAM_END) return std::nullopt;
+  return out;
+}
+
+Response TextResponse(const config::Options& options, const ReplyInfo& info, std::string body) {
+  Response response(http::status::ok, info.version);
+  response.set(http::field::content_type, "text/plain; charset=UTF-8");
+  if (options.http_compression && body.size() >= options.compression_threshold) {
+    bool gzip = absl::StrContains(info.accept_encoding, "gzip");
+    if (gzip || absl::StrContains(info.accept_encoding, "deflate")) {
+      if (std::optional<std::string> compressed = Compress(body, gzip)) {
+        body = *std::move(compressed);
+        response.set(http::field::content_encoding, gzip ? "gzip" : "deflate");
+      }
+    }
+  }
+  response.body() = std::move(body);
+  Decorate(response, info);
+  response.prepare_payload();
+  return response;
+}
+
+std::string Lower(std::string_view text) { return absl::AsciiStrToLower(runtime::ToAbsl(text)); }
+
+std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
+                                                   const boost::urls::url_view& url,
+                                                   const std::string& remote_address,
+                                                   std::string_view transport) {
+  auto handshake = std::make_shared<pb::Handshake>();
+  for (const auto& field : request) {
+    auto* header = handshake->add_headers();
+    header->set_key(Lower(std::string_view(field.name_string().data(), field.name_string().size())));
+    header->set_value(std::string(field.value()));
+  }
+  for (const auto& param : url.params()) {
+    auto* query = handshake->add_query();
+    query->set_key(param.key);
+    query->set_value(param.value);
+  }
+  handshake->set_remote_address(remote_address);
+  handshake->set_url(std::string(request.target()));
+  handshake->set_issued_unix_ms(absl::ToUnixMillis(absl::Now()));
+  handshake->set_transport(std::string(transport));
+  handshake->set_eio(4);
+  return handshake;
+}
+
+std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context, const Endpoint& endpoint,
+                                                 runtime::Shard& shard,
+                                                 std::shared_ptr<const pb::Handshake> handshake) {
+  const config::Options& options = context.options;
+  engineio::SessionConfig config;
+  config.ping_interval = options.ping_interval;
+  config.ping_timeout = options.ping_timeout;
+  config.max_payload = options.max_http_buffer_size;
+  config.allow_upgrades = options.allow_upgrades && options.allow_websocket;
+  config.monitor_clients = options.monitor_clients;
+  config.max_outbound_queue = options.max_outbound_queue;
+  std::string sid = runtime::NewId(shard.index);
+  auto session = std::make_shared<engineio::Session>(
+      shard.io, sid, config, [&shard](const std::string& sid) { shard.sessions.erase(sid); });
+  shard.sessions[sid] = session;
+  session->set_handler(endpoint.new_handler(shard, session, std::move(handshake)));
+  return session;
+}
+
+std::string SetCookie(const config::Options& options, std::string_view sid) {
+  if (options.cookie.empty()) return "";
+  return absl::StrCat(options.cookie, "=", runtime::ToAbsl(sid), "; Path=/; HttpOnly; SameSite=Lax");
+}
+
+void ServePoll(const ServerContext& context, std::shared_ptr<HttpConnection> connection,
+               Request request, const ReplyInfo& info, std::string sid, runtime::Shard& owner) {
+  boost::asio::post(owner.io, [&context, &owner, connection = std::move(connection),
+                               request = std::move(request), info, sid = std::move(sid)] {
+    auto found = owner.sessions.find(sid);
+    if (found == owner.sessions.end()) {
+      connection->Respond(Error(info, kUnknownSid, "Session ID unknown"));
+      return;
+    }
+    std::shared_ptr<engineio::Session> session = found->second;
+    absl::Status status;
+    if (request.method() == http::verb::get) {
+      status = session->HandlePollGet([&context, connection, info](std::string body) {
+        connection->Respond(TextResponse(context.options, info, std::move(body)));
+      });
+    } else if (request.method() == http::verb::post) {
+      status = session->HandlePollPost(request.body());
+      if (status.ok()) {
+        Response response(http::status::ok, info.version);
+        response.set(http::field::content_type, "text/html");
+        response.body() = "ok";
+        Decorate(response, info);
+        response.prepare_payload();
+        connection->Respond(std::move(response));
+        return;
+      }
+    } else {
+      connection->Respond(Error(info, kBadRequest, "Bad request"));
+      return;
+    }
+    if (!status.ok()) {
+      int code = absl::IsNotFound(status) ? kUnknownSid : kBadRequest;
+      connection->Respond(Error(info, code, code == kUnknownSid ? "Session ID unknown" : "Bad request"));
+    }
+  });
+}
+
+}  // namespace
+
+void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoint,
+                           std::shared_ptr<HttpConnection> connection, Request request) {
+  const config::Options& options = context.options;
+  ReplyInfo info;
+  info.version = request.version();
+  info.keep_alive = request.keep_alive();
+  info.accept_encoding = std::string(request[http::field::accept_encoding]);
+
+  CorsDecision cors = CheckOrigin(options.cors, request[http::field::origin], request[http::field::host]);
+  if (!cors.allowed) {
+    connection->Respond(Error(info, http::status::forbidden, kForbidden, "Forbidden"));
+    return;
+  }
+  info.allow_origin = cors.allow_origin;
+  info.credentials = options.cors_credentials;
+
+  if (request.method() == http::verb::options) {
+    Response response(http::status::no_content, info.version);
+    Decorate(response, info);
+    if (!info.allow_origin.empty()) {
+      response.set(http::field::access_control_allow_methods, "OPTIONS, GET, POST");
+      std::string_view requested = request[http::field::access_control_request_headers];
+      if (!requested.empty()) response.set(http::field::access_control_allow_headers, requested);
+    }
+    response.prepare_payload();
+    connection->Respond(std::move(response));
+    return;
+  }
+
+  std::string_view target(request.target().data(), request.target().size());
+  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(target);
+  if (!url) {
+    connection->Respond(Error(info, kBadRequest, "Bad request"));
+    return;
+  }
+  std::string eio, transport, sid;
+  for (const auto& param : url->params()) {
+    if (param.key == "EIO") eio = param.value;
+    if (param.key == "transport") transport = param.value;
+    if (param.key == "sid") sid = param.value;
+  }
+  if (eio != "4") {
+    connection->Respond(Error(info, kUnsupportedProtocolVersion, "Unsupported protocol version"));
+    return;
+  }
+  bool websocket = transport == "websocket";
+  if (!(transport == "polling" && options.allow_polling) && !(websocket && options.allow_websocket)) {
+    connection->Respond(Error(info, kUnknownTransport, "Transport unknown"));
+    return;
+  }
+  if (websocket != beast::websocket::is_upgrade(request)) {
+    connection->Respond(Error(info, kBadRequest, "Bad request"));
+    return;
+  }
+
+  if (sid.empty()) {
+    if (request.method() != http::verb::get) {
+      connection->Respond(Error(info, kBadHandshakeMethod, "Bad handshake method"));
+      return;
+    }
+    runtime::Shard& shard = connection->shard();
+    auto handshake = MakeHandshake(request, *url, connection->remote_address(), transport);
+    std::shared_ptr<engineio::Session> session = CreateSession(context, endpoint, shard, handshake);
+    if (!websocket) {
+      session->StartPolling();
+      Response response = TextResponse(options, info, session->OpenPacket(engineio::Session::Transport::kPolling));
+      if (std::string cookie = SetCookie(options, session->sid()); !cookie.empty()) {
+        response.set(http::field::set_cookie, cookie);
+      }
+      connection->Respond(std::move(response));
+      return;
+    }
+    std::string cookie = SetCookie(options, session->sid());
+    connection->Upgrade(shard, std::move(request),
+                        [&options, session, cookie](runtime::Shard&, beast::tcp_stream stream, Request request) {
+                          auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
+                                                                          options.max_http_buffer_size);
+                          ws->Accept(std::move(request), cookie, [session](std::shared_ptr<WebSocketConnection> ws) {
+                            if (session->closed()) return ws->Close();
+                            session->StartWebSocket(ws);
+                            ws->Bind(session);
+                          });
+                        });
+    return;
+  }
+
+  std::optional<uint32_t> owner = runtime::ShardOfId(sid, context.shards.size());
+  if (!owner) {
+    connection->Respond(Error(info, kUnknownSid, "Session ID unknown"));
+    return;
+  }
+  runtime::Shard& shard = context.shards.at(*owner);
+  if (!websocket) {
+    ServePoll(context, std::move(connection), std::move(request), info, std::move(sid), shard);
+    return;
+  }
+  connection->Upgrade(shard, std::move(request),
+                      [&options, sid](runtime::Shard& shard, beast::tcp_stream stream, Request request) {
+                        auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
+                                                                        options.max_http_buffer_size);
+                        ws->Accept(std::move(request), "", [&shard, sid](std::shared_ptr<WebSocketConnection> ws) {
+                          auto found = shard.sessions.find(sid);
+                          if (found == shard.sessions.end() || !found->second->AcceptUpgrade(ws)) {
+                            ws->Close();
+                            return;
+                          }
+                          ws->Bind(found->second);
+                        });
+                      });
+}
+
+}  // namespace sidecar::http

@@ -1,0 +1,97 @@
+#include "sidecar/http/websocket_connection.h"
+
+#include "sidecar/runtime/log.h"
+
+namespace sidecar::http {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_message_bytes)
+    : websocket_(std::move(stream)) {
+  websocket_.read_message_max(max_message_bytes);
+  // Engine.IO has its own heartbeat; this only bounds the close handshake.
+  websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = websocket::stream_base::none();
+  websocket_.set_option(timeouts);
+  websocket_.auto_fragment(false);
+}
+
+void WebSocketConnection::Accept(Request request, std::string set_cookie, OpenCallback on_open) {
+  beast::get_lowest_layer(websocket_).expires_never();
+  websocket_.set_option(websocket::stream_base::decorator(
+      [set_cookie = std::move(set_cookie)](websocket::response_type& response) {
+        response.set(beast::http::field::server, "socketio-sidecar");
+        if (!set_cookie.empty()) response.set(beast::http::field::set_cookie, set_cookie);
+      }));
+  auto request_holder = std::make_shared<Request>(std::move(request));
+  websocket_.async_accept(*request_holder, [self = shared_from_this(), request_holder,
+                                            on_open = std::move(on_open)](beast::error_code error) {
+    if (error) return;
+    on_open(self);
+  });
+}
+
+void WebSocketConnection::Bind(std::weak_ptr<engineio::Session> session) {
+  session_ = std::move(session);
+  Read();
+}
+
+void WebSocketConnection::Read() {
+  websocket_.async_read(buffer_, beast::bind_front_handler(&WebSocketConnection::OnRead, shared_from_this()));
+}
+
+void WebSocketConnection::OnRead(beast::error_code error, size_t) {
+  auto session = session_.lock();
+  if (error) {
+    closed_ = true;
+    if (session) session->OnWebSocketClosed(this);
+    return;
+  }
+  std::string data = beast::buffers_to_string(buffer_.data());
+  buffer_.consume(buffer_.size());
+  if (session) session->OnWebSocketFrame(this, std::move(data), websocket_.got_binary());
+  if (!closed_) Read();
+}
+
+void WebSocketConnection::Send(engineio::Frame frame) {
+  if (closing_ || closed_) return;
+  queue_.push_back(std::move(frame));
+  if (!writing_) Write();
+}
+
+void WebSocketConnection::Write() {
+  writing_ = true;
+  const engineio::Frame& frame = queue_.front();
+  websocket_.binary(frame.binary);
+  websocket_.async_write(boost::asio::buffer(*frame.data),
+                         beast::bind_front_handler(&WebSocketConnection::OnWrite, shared_from_this()));
+}
+
+void WebSocketConnection::OnWrite(beast::error_code error, size_t) {
+  writing_ = false;
+  queue_.pop_front();
+  if (error) {
+    queue_.clear();
+    closed_ = true;
+    beast::get_lowest_layer(websocket_).close();
+    return;
+  }
+  if (!queue_.empty()) return Write();
+  if (closing_) Shutdown();
+}
+
+void WebSocketConnection::Close() {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  if (!writing_) Shutdown();
+}
+
+void WebSocketConnection::Shutdown() {
+  closed_ = true;
+  websocket_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
+    beast::get_lowest_layer(self->websocket_).close();
+  });
+}
+
+}  // namespace sidecar::http

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "sidecar/engineio/session.h"
+
+namespace sidecar::http {
+
+// A WebSocket carrying one Engine.IO session (or probing an upgrade).
+class WebSocketConnection : public engineio::WebSocketTransport,
+                            public std::enable_shared_from_this<WebSocketConnection> {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using OpenCallback = std::function<void(std::shared_ptr<WebSocketConnection>)>;
+
+  WebSocketConnection(boost::beast::tcp_stream stream, size_t max_message_bytes);
+
+  // Completes the handshake, adding `set_cookie` to the 101 when not empty,
+  // then calls `on_open` on this connection's thread.
+  void Accept(Request request, std::string set_cookie, OpenCallback on_open);
+  // Delivers frames to the session from now on.
+  void Bind(std::weak_ptr<engineio::Session> session);
+
+  void Send(engineio::Frame frame) override;
+  size_t QueuedFrames() const override { return queue_.size(); }
+  void Close() override;
+
+ private:
+  void Read();
+  void OnRead(boost::beast::error_code error, size_t bytes);
+  void Write();
+  void OnWrite(boost::beast::error_code error, size_t bytes);
+  void Shutdown();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> websocket_;
+  boost::beast::flat_buffer buffer_;
+  std::weak_ptr<engineio::Session> session_;
+  std::deque<engineio::Frame> queue_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace sidecar::http

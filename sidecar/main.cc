@@ -1,0 +1,104 @@
+// socketio-sidecar: serves Socket.IO clients and streams their events to
+// application backends over gRPC.
+#include <csignal>
+#include <iostream>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "sidecar/backend/backend_service.h"
+#include "sidecar/config/options.h"
+#include "sidecar/engineio/raw_echo.h"
+#include "sidecar/http/listener.h"
+#include "sidecar/runtime/log.h"
+#include "sidecar/runtime/shards.h"
+
+namespace {
+
+using sidecar::runtime::Log;
+using sidecar::runtime::LogLevel;
+
+int Run(const sidecar::config::Options& options) {
+  sidecar::runtime::Shards shards(options.threads);
+
+  sidecar::backend::BackendServiceConfig backend_config;
+  backend_config.always_connect = options.always_connect;
+  backend_config.connect_decision_timeout_ms =
+      static_cast<uint32_t>(options.connect_decision_timeout.count());
+  sidecar::backend::BackendService backend_service(shards, backend_config);
+
+  for (uint32_t i = 0; i < shards.size(); ++i) {
+    sidecar::socketio::HubConfig hub_config;
+    hub_config.shard = i;
+    hub_config.always_connect = options.always_connect;
+    hub_config.connect_timeout = options.connect_timeout;
+    hub_config.connect_decision_timeout = options.connect_decision_timeout;
+    shards.at(i).hub = std::make_unique<sidecar::socketio::Hub>(shards.at(i).io, hub_config,
+                                                                backend_service.registry());
+  }
+
+  sidecar::http::ServerContext context{options, shards, {}};
+  context.endpoints.push_back(
+      {options.path, [](sidecar::runtime::Shard& shard, auto session, auto handshake) {
+         return shard.hub->NewClient(std::move(session), std::move(handshake));
+       }});
+  if (options.raw_engineio) {
+    context.endpoints.push_back(
+        {"/engine.io/", [](sidecar::runtime::Shard&, auto session, auto) {
+           return sidecar::engineio::NewRawEcho(std::move(session));
+         }});
+  }
+
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&backend_service);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server || grpc_port == 0) {
+    Log(LogLevel::kError, "cannot serve gRPC on ", options.grpc_address);
+    return 1;
+  }
+
+  boost::system::error_code error;
+  auto address = boost::asio::ip::make_address(options.host, error);
+  if (error) {
+    Log(LogLevel::kError, "invalid --host ", options.host, ": ", error.message());
+    return 1;
+  }
+  auto listener = std::make_shared<sidecar::http::Listener>(context, shards.at(0).io);
+  if (absl::Status status = listener->Listen({address, options.port}); !status.ok()) {
+    Log(LogLevel::kError, status.message());
+    return 1;
+  }
+  listener->Start();
+
+  boost::asio::io_context signals_io(1);
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  signals.async_wait([](boost::system::error_code, int signal) {
+    Log(LogLevel::kInfo, "signal ", signal, " received; stopping");
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  shards.Run();
+  Log(LogLevel::kInfo, "socketio-sidecar listening on http://", options.host, ":", listener->port(),
+      options.path, " with ", shards.size(), " io threads; backends attach at ",
+      options.grpc_address);
+  signals_io.run();
+
+  listener->Stop();
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  shards.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<sidecar::config::Options> options = sidecar::config::ParseOptions(argc, argv);
+  if (!options.ok()) {
+    std::cerr << "socketio-sidecar: " << options.status().message() << "\n";
+    return 2;
+  }
+  return Run(*options);
+}

@@ -1,0 +1,221 @@
+#include "sidecar/socketio/packet.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace sidecar::socketio {
+namespace {
+
+using Json = nlohmann::json;
+
+enum class Shape { kAny, kObject, kArray, kEventArray };
+
+// A SAX handler that checks structure without building a document: the shape of
+// the top-level value, the depth limit, and for events that the first element
+// is a string.
+class Validator : public nlohmann::json_sax<Json> {
+ public:
+  explicit Validator(Shape shape) : shape_(shape) {}
+
+  bool null() override { return Value(false); }
+  bool boolean(bool) override { return Value(false); }
+  bool number_integer(number_integer_t) override { return Value(false); }
+  bool number_unsigned(number_unsigned_t) override { return Value(false); }
+  bool number_float(number_float_t, const string_t&) override { return Value(false); }
+  bool string(string_t&) override { return Value(true); }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override { return Open(Shape::kObject); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return Close(); }
+  bool start_array(std::size_t) override { return Open(Shape::kArray); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+  bool Complete() const { return seen_root_ && depth_ == 0 && (shape_ != Shape::kEventArray || first_checked_); }
+
+ private:
+  bool Value(bool is_string) {
+    if (depth_ == 0) {
+      seen_root_ = true;
+      return shape_ == Shape::kAny;
+    }
+    return CheckFirstElement(is_string);
+  }
+  bool CheckFirstElement(bool is_string) {
+    if (shape_ == Shape::kEventArray && depth_ == 1 && !first_checked_) {
+      first_checked_ = true;
+      return is_string;
+    }
+    return true;
+  }
+  bool Open(Shape kind) {
+    if (depth_ == 0) {
+      seen_root_ = true;
+      bool fits = shape_ == Shape::kAny || shape_ == kind ||
+                  (shape_ == Shape::kEventArray && kind == Shape::kArray);
+      if (!fits) return false;
+    } else if (!CheckFirstElement(false)) {
+      return false;
+    }
+    return ++depth_ <= kMaxJsonDepth;
+  }
+  bool Close() {
+    if (depth_ == 1 && shape_ == Shape::kEventArray && !first_checked_) return false;
+    --depth_;
+    return true;
+  }
+
+  Shape shape_;
+  size_t depth_ = 0;
+  bool seen_root_ = false;
+  bool first_checked_ = false;
+};
+
+bool Validate(std::string_view text, Shape shape) {
+  Validator validator(shape);
+  bool ok = Json::sax_parse(text.begin(), text.end(), &validator, nlohmann::detail::input_format_t::json,
+                            /*strict=*/true);
+  return ok && validator.Complete();
+}
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view StripWhitespace(std::string_view text) {
+  constexpr std::string_view kWhitespace = " \t\r\n";
+  size_t start = text.find_first_not_of(kWhitespace);
+  if (start == std::string_view::npos) return {};
+  return text.substr(start, text.find_last_not_of(kWhitespace) - start + 1);
+}
+
+// Largest id socket.io-client can produce without losing precision (2^53).
+constexpr uint64_t kMaxAckId = 9007199254740991ULL;
+
+}  // namespace
+
+bool IsValidJson(std::string_view text) { return Validate(text, Shape::kAny); }
+
+absl::StatusOr<Packet> DecodePacket(std::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("empty packet");
+  Packet packet;
+  char type = text[0];
+  if (type < '0' || type > '6') return absl::InvalidArgumentError("unknown packet type");
+  packet.type = static_cast<PacketType>(type);
+  size_t i = 1;
+  bool binary = packet.type == PacketType::kBinaryEvent || packet.type == PacketType::kBinaryAck;
+  if (binary) {
+    size_t start = i;
+    uint64_t count = 0;
+    while (i < text.size() && IsDigit(text[i]) && i - start < 7) count = count * 10 + (text[i++] - '0');
+    if (i == start || i >= text.size() || text[i] != '-') {
+      return absl::InvalidArgumentError("invalid attachment count");
+    }
+    if (count > kMaxAttachments) return absl::InvalidArgumentError("too many attachments");
+    packet.attachments = count;
+    ++i;
+  }
+  if (i < text.size() && text[i] == '/') {
+    size_t comma = text.find(',', i);
+    size_t end = comma == std::string_view::npos ? text.size() : comma;
+    packet.nsp = std::string(text.substr(i, end - i));
+    i = comma == std::string_view::npos ? text.size() : comma + 1;
+  }
+  if (i < text.size() && IsDigit(text[i])) {
+    uint64_t id = 0;
+    size_t start = i;
+    while (i < text.size() && IsDigit(text[i])) {
+      if (i - start >= 16) return absl::InvalidArgumentError("ack id too large");
+      id = id * 10 + (text[i++] - '0');
+    }
+    if (id > kMaxAckId) return absl::InvalidArgumentError("ack id too large");
+    packet.id = id;
+  }
+  packet.data = std::string(text.substr(i));
+
+  switch (packet.type) {
+    case PacketType::kConnect:
+      if (!packet.data.empty() && !Validate(packet.data, Shape::kObject)) {
+        return absl::InvalidArgumentError("CONNECT payload must be an object");
+      }
+      break;
+    case PacketType::kDisconnect:
+      if (!packet.data.empty()) return absl::InvalidArgumentError("DISCONNECT takes no payload");
+      break;
+    case PacketType::kEvent:
+    case PacketType::kBinaryEvent:
+      if (!Validate(packet.data, Shape::kEventArray)) {
+        return absl::InvalidArgumentError("EVENT payload must be an array starting with a name");
+      }
+      break;
+    case PacketType::kAck:
+    case PacketType::kBinaryAck:
+      if (!packet.id.has_value()) return absl::InvalidArgumentError("ACK without an id");
+      if (!Validate(packet.data, Shape::kArray)) {
+        return absl::InvalidArgumentError("ACK payload must be an array");
+      }
+      break;
+    case PacketType::kConnectError:
+      return absl::InvalidArgumentError("CONNECT_ERROR is sent by servers only");
+  }
+  return packet;
+}
+
+std::string EncodePacket(const Packet& packet) {
+  std::string text;
+  text.reserve(packet.data.size() + packet.nsp.size() + 24);
+  text.push_back(static_cast<char>(packet.type));
+  if (packet.type == PacketType::kBinaryEvent || packet.type == PacketType::kBinaryAck) {
+    absl::StrAppend(&text, packet.attachments, "-");
+  }
+  if (packet.nsp != "/") absl::StrAppend(&text, packet.nsp, ",");
+  if (packet.id.has_value()) absl::StrAppend(&text, *packet.id);
+  text.append(packet.data);
+  return text;
+}
+
+absl::StatusOr<EventParts> SplitEvent(std::string_view data) {
+  // The caller validated `data` as an array whose first element is a string, so
+  // the scan below only has to find where that string ends.
+  size_t open = data.find('"');
+  if (open == std::string_view::npos) return absl::InvalidArgumentError("event without a name");
+  size_t close = open + 1;
+  while (close < data.size() && data[close] != '"') close += data[close] == '\\' ? 2 : 1;
+  if (close >= data.size()) return absl::InvalidArgumentError("unterminated event name");
+  EventParts parts;
+  try {
+    parts.name = Json::parse(data.substr(open, close - open + 1)).get<std::string>();
+  } catch (const Json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid event name: ", error.what()));
+  }
+  std::string_view rest = StripWhitespace(data.substr(close + 1));
+  if (!rest.empty() && rest[0] == ',') {
+    parts.args = "[" + std::string(rest.substr(1));
+  } else {
+    parts.args = "[]";
+  }
+  return parts;
+}
+
+absl::StatusOr<std::string> ValidateArgs(std::string_view args) {
+  std::string_view trimmed = StripWhitespace(args);
+  if (trimmed.empty()) return std::string("[]");
+  if (!Validate(trimmed, Shape::kArray)) {
+    return absl::InvalidArgumentError("arguments must be a JSON array");
+  }
+  return std::string(trimmed);
+}
+
+absl::StatusOr<std::string> JoinEvent(std::string_view name, std::string_view args) {
+  absl::StatusOr<std::string> valid = ValidateArgs(args);
+  if (!valid.ok()) return valid.status();
+  std::string_view inner = StripWhitespace(std::string_view(*valid).substr(1));
+  std::string quoted = Json(std::string(name)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (inner == "]") return "[" + quoted + "]";
+  return "[" + quoted + "," + std::string(inner);
+}
+
+}  // namespace sidecar::socketio

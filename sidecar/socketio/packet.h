@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+// Socket.IO v5 packets, as pure functions over bytes. User JSON is validated
+// but never re-encoded: events are split and built by slicing text.
+namespace sidecar::socketio {
+
+enum class PacketType : char {
+  kConnect = '0',
+  kDisconnect = '1',
+  kEvent = '2',
+  kAck = '3',
+  kConnectError = '4',
+  kBinaryEvent = '5',
+  kBinaryAck = '6',
+};
+
+struct Packet {
+  PacketType type = PacketType::kEvent;
+  std::string nsp = "/";
+  std::optional<uint64_t> id;
+  // Number of binary attachments that follow (binary types only).
+  size_t attachments = 0;
+  // JSON text; empty when the packet has none.
+  std::string data;
+
+  friend bool operator==(const Packet&, const Packet&) = default;
+};
+
+// Limits that protect the parser from hostile input.
+inline constexpr size_t kMaxJsonDepth = 64;
+inline constexpr size_t kMaxAttachments = 1000;
+
+// Decodes and validates a packet sent by a client: the data must suit the type
+// (an object or nothing for CONNECT, an array starting with a string for an
+// event, an array for an ack, nothing for DISCONNECT).
+absl::StatusOr<Packet> DecodePacket(std::string_view text);
+
+std::string EncodePacket(const Packet& packet);
+
+struct EventParts {
+  std::string name;
+  // The arguments as a JSON array text, e.g. `[1,"2"]` or `[]`.
+  std::string args;
+};
+
+// Splits a validated event array `["name",arg...]` into its name and arguments.
+absl::StatusOr<EventParts> SplitEvent(std::string_view data);
+
+// Builds `["name",arg...]` from a name and an arguments array text, which is
+// validated (it comes from a backend). Names that are not valid UTF-8 are
+// written with replacement characters.
+absl::StatusOr<std::string> JoinEvent(std::string_view name, std::string_view args);
+
+// Checks that `args` is a JSON array (empty text counts as `[]`) and returns
+// it normalised (`[]` for empty).
+absl::StatusOr<std::string> ValidateArgs(std::string_view args);
+
+// True if `text` is a JSON value within the depth limit.
+bool IsValidJson(std::string_view text);
+
+}  // namespace sidecar::socketio
