@@ -44,7 +44,9 @@ install_apt_packages() {
   fi
   export DEBIAN_FRONTEND=noninteractive
   # Other jobs on the machine may hold the dpkg lock for a while; wait rather than fail.
-  local apt_options=(-o DPkg::Lock::Timeout=600 -y --no-install-recommends)
+  # Recommended packages stay in (fonts for chromium's screenshots, among others), as on the
+  # machines the tests were written on.
+  local apt_options=(-o DPkg::Lock::Timeout=600 -y -q)
   "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update
   "${sudo[@]}" apt-get install "${apt_options[@]}" "${missing[@]}"
 }
