@@ -117,15 +117,6 @@ void Session::FlushPolling() {
 void Session::Close(std::string_view reason) { End(reason, /*client_initiated=*/false); }
 
 absl::Status Session::HandlePollGet(PollResponder responder) {
-  if (state_ == State::kClosing && owe_close_packet_) {
-    std::string payload;
-    for (const Frame& frame : queue_) AppendFrame(payload, frame);
-    AppendFrame(payload, TextFrame("1"));
-    queue_.clear();
-    responder(std::move(payload));
-    Finish();
-    return absl::OkStatus();
-  }
   if (state_ != State::kOpen) return absl::NotFoundError("Session ID unknown");
   if (transport_ != Transport::kPolling) {
     return absl::InvalidArgumentError("session was upgraded to WebSocket");
@@ -267,24 +258,17 @@ void Session::End(std::string_view reason, bool client_initiated) {
     }
     queue_.clear();
     std::exchange(pending_get_, nullptr)(std::move(payload));
-  } else if (!client_initiated) {
-    // Tell the client on its next poll; give up after a ping timeout.
-    state_ = State::kClosing;
-    owe_close_packet_ = true;
-    ping_timer_.expires_after(config_.ping_timeout);
-    ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
-      if (auto self = weak.lock(); self && !error) self->Finish();
-    });
   }
+  // Without a held poll the client learns of the close from its next request,
+  // which gets 400 for the unknown sid, as from the reference server.
   if (handler_) handler_->OnClose(reason);
-  if (state_ == State::kClosed) Finish();
+  Finish();
 }
 
 void Session::Finish() {
   auto self = shared_from_this();
   state_ = State::kClosed;
   ping_timer_.cancel();
-  owe_close_packet_ = false;
   queue_.clear();
   if (on_closed_) std::exchange(on_closed_, nullptr)(sid_);
 }

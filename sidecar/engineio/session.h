@@ -97,7 +97,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWebSocketClosed(WebSocketTransport* from);
 
  private:
-  enum class State { kOpen, kClosing, kClosed };
+  enum class State { kOpen, kClosed };
 
   void HandlePacket(Packet packet);
   void HandleProbeFrame(std::string_view data);
@@ -123,8 +123,6 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t queued_bytes_ = 0;
   PollResponder pending_get_;
   bool upgrading_ = false;
-  // The answer owed to the next poll after a server-side close ("1").
-  bool owe_close_packet_ = false;
 
   std::shared_ptr<WebSocketTransport> websocket_;
   std::shared_ptr<WebSocketTransport> probe_;
