@@ -51,6 +51,8 @@ int Run(const sidecar::config::Options& options) {
   }
 
   grpc::ServerBuilder builder;
+  // Without this, a second sidecar would silently share the port and split the backends.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int grpc_port = 0;
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &grpc_port);
   builder.RegisterService(&backend_service);
