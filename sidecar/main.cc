@@ -1,10 +1,11 @@
 // socketio-sidecar: serves Socket.IO clients and streams their events to
 // application backends over gRPC.
+#include <pthread.h>
+
 #include <csignal>
 #include <iostream>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "sidecar/backend/backend_service.h"
@@ -19,7 +20,7 @@ namespace {
 using sidecar::runtime::Log;
 using sidecar::runtime::LogLevel;
 
-int Run(const sidecar::config::Options& options) {
+int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   sidecar::runtime::Shards shards(options.threads);
 
   sidecar::backend::BackendServiceConfig backend_config;
@@ -75,18 +76,13 @@ int Run(const sidecar::config::Options& options) {
   }
   listener->Start();
 
-  boost::asio::io_context signals_io(1);
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  signals.async_wait([](boost::system::error_code, int signal) {
-    Log(LogLevel::kInfo, "signal ", signal, " received; stopping");
-  });
-  std::signal(SIGPIPE, SIG_IGN);
-
   shards.Run();
   Log(LogLevel::kInfo, "socketio-sidecar listening on http://", options.host, ":", listener->port(),
       options.path, " with ", shards.size(), " io threads; backends attach at ",
       options.grpc_address);
-  signals_io.run();
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  Log(LogLevel::kInfo, "signal ", signal, " received; stopping");
 
   listener->Stop();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -97,10 +93,19 @@ int Run(const sidecar::config::Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block the stop signals before any thread exists, so every thread inherits
+  // the mask and only the main thread's sigwait receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   absl::StatusOr<sidecar::config::Options> options = sidecar::config::ParseOptions(argc, argv);
   if (!options.ok()) {
     std::cerr << "socketio-sidecar: " << options.status().message() << "\n";
     return 2;
   }
-  return Run(*options);
+  return Run(*options, stop_signals);
 }
