@@ -1,0 +1,116 @@
+// Starts the built sidecar and the test backend on free loopback ports, and
+// gives tests small promise helpers around socket.io-client.
+import { spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { io } from "socket.io-client";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const buildDir = process.env.BUILD_DIR ?? path.resolve(here, "../../build");
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForLine(child, needle, what, timeoutMs = 15000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not print "${needle}"`)), timeoutMs);
+    const onData = (chunk) => {
+      if (chunk.toString().includes(needle)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${what} exited with ${code}`)));
+  });
+}
+
+// Starts a sidecar with `flags` plus a test backend; returns {url, port, stop, logs}.
+export async function startStack(flags = [], { backend = true } = {}) {
+  const port = await freePort();
+  const grpcPort = await freePort();
+  const logs = [];
+  const sidecar = spawn(
+    path.join(buildDir, "sidecar/socketio-sidecar"),
+    ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, "--threads=2", ...flags],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  sidecar.stderr.on("data", (d) => logs.push(`[sidecar] ${d}`));
+  await waitForLine(sidecar, "listening on", "sidecar");
+  const children = [sidecar];
+  if (backend) {
+    const child = spawn(
+      path.join(buildDir, "tests/backend/test_backend"),
+      ["--mode=e2e", `--sidecar=127.0.0.1:${grpcPort}`],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child.stderr.on("data", (d) => logs.push(`[backend] ${d}`));
+    children.push(child);
+    await waitForLine(child, "attached", "test_backend");
+  }
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    logs,
+    async stop() {
+      for (const child of children.reverse()) {
+        if (child.exitCode !== null) continue;
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+  };
+}
+
+export const TRANSPORTS = {
+  polling: { transports: ["polling"] },
+  websocket: { transports: ["websocket"] },
+  upgrade: { transports: ["polling", "websocket"] },
+};
+
+// Connects and resolves once connected; rejects with the connect_error.
+export function connect(url, options = {}) {
+  const socket = io(url, { forceNew: true, reconnection: false, timeout: 5000, ...options });
+  return new Promise((resolve, reject) => {
+    socket.once("connect", () => resolve(socket));
+    socket.once("connect_error", (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+}
+
+// Resolves with the arguments of the next `event` on `socket`.
+export function next(socket, event, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${event}" within ${timeoutMs} ms`)), timeoutMs);
+    socket.once(event, (...args) => {
+      clearTimeout(timer);
+      resolve(args);
+    });
+  });
+}
+
+export function call(socket, event, ...args) {
+  return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+// Records every `event` a socket receives.
+export function record(socket, event) {
+  const seen = [];
+  socket.on(event, (...args) => seen.push(args));
+  return seen;
+}
