@@ -1,0 +1,184 @@
+// What the sidecar answers at the HTTP and wire level: errors, CORS, cookies,
+// compression, and malformed packets. Raw fetch and ws, no socket.io-client.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import WebSocket from "ws";
+import { call, connect, startStack } from "./harness.mjs";
+
+const handshake = (url, init) => fetch(`${url}/socket.io/?EIO=4&transport=polling`, init);
+
+async function openPolling(url) {
+  const response = await handshake(url);
+  const body = await response.text();
+  return JSON.parse(body.slice(1)).sid;
+}
+
+describe("with default options", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(() => stack.stop());
+
+  it("refuses an unsupported or missing EIO with 400 and the Engine.IO error", async () => {
+    for (const query of ["EIO=3&transport=polling", "EIO=abc&transport=polling", "transport=polling"]) {
+      const response = await fetch(`${stack.url}/socket.io/?${query}`);
+      assert.equal(response.status, 400, query);
+      assert.deepEqual(await response.json(), { code: 5, message: "Unsupported protocol version" });
+    }
+  });
+
+  it("refuses unknown transports and handshakes that are not GET", async () => {
+    const unknown = await fetch(`${stack.url}/socket.io/?EIO=4&transport=carrier-pigeon`);
+    assert.equal(unknown.status, 400);
+    assert.deepEqual(await unknown.json(), { code: 0, message: "Transport unknown" });
+    const post = await handshake(stack.url, { method: "POST", body: "40" });
+    assert.equal(post.status, 400);
+    assert.deepEqual(await post.json(), { code: 2, message: "Bad handshake method" });
+  });
+
+  it("answers an unknown sid with 400 and the Engine.IO error JSON", async () => {
+    for (const sid of ["AAAAAAAAAAAAAAAAAAAA", "short", "z".repeat(20)]) {
+      const response = await fetch(`${stack.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+      assert.equal(response.status, 400, sid);
+      assert.deepEqual(await response.json(), { code: 1, message: "Session ID unknown" });
+    }
+  });
+
+  it("answers an oversize polling body with 413", async () => {
+    const sid = await openPolling(stack.url);
+    const response = await fetch(`${stack.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+      method: "POST",
+      body: "4" + "x".repeat(1_000_001),
+    });
+    assert.equal(response.status, 413);
+  });
+
+  it("refuses a foreign or null Origin under the same-origin default, and allows its own", async () => {
+    for (const origin of ["http://evil.example", "null", `http://127.0.0.1:${stack.port}.evil.example`]) {
+      const response = await handshake(stack.url, { headers: { origin } });
+      assert.equal(response.status, 403, origin);
+      assert.deepEqual(await response.json(), { code: 4, message: "Forbidden" });
+    }
+    const own = await handshake(stack.url, { headers: { origin: stack.url } });
+    assert.equal(own.status, 200);
+    assert.equal(own.headers.get("access-control-allow-origin"), stack.url);
+    assert.equal(own.headers.get("access-control-allow-credentials"), "true");
+  });
+
+  it("refuses a WebSocket upgrade from a foreign Origin", async () => {
+    const socket = new WebSocket(`ws://127.0.0.1:${stack.port}/socket.io/?EIO=4&transport=websocket`, {
+      origin: "http://evil.example",
+    });
+    const status = await new Promise((resolve) => {
+      socket.on("unexpected-response", (_, response) => resolve(response.statusCode));
+      socket.on("open", () => resolve(101));
+    });
+    assert.equal(status, 403);
+  });
+
+  it("compresses large polling responses when the client accepts gzip", async () => {
+    const sid = await openPolling(stack.url);
+    const poll = `${stack.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    await fetch(poll, { method: "POST", body: "40" });
+    const connected = await (await fetch(poll)).text();
+    assert.match(connected, /^40\{"sid":"/);
+    await fetch(poll, { method: "POST", body: `42["echo","${"a".repeat(5000)}"]` });
+    const response = await fetch(poll, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(response.headers.get("content-encoding"), "gzip");
+    const body = await response.text(); // fetch decompresses
+    assert.ok(body.includes(`42["welcome"`) || body.includes(`42["echo","${"a".repeat(5000)}"]`));
+  });
+
+  it("closes a connection that sends a malformed packet and keeps serving others", async () => {
+    const bystander = await connect(stack.url, { transports: ["websocket"] });
+    for (const bad of ["42{}", "4abc", '42abc["x"]', '42["connect"', "x"]) {
+      const socket = new WebSocket(`ws://127.0.0.1:${stack.port}/socket.io/?EIO=4&transport=websocket`);
+      await new Promise((resolve) => socket.once("message", resolve)); // open packet
+      socket.send("40");
+      await new Promise((resolve) => socket.once("message", resolve)); // CONNECT reply
+      socket.send(bad);
+      const code = await new Promise((resolve) => socket.once("close", resolve));
+      assert.ok(code >= 1000, `${bad} closed with ${code}`);
+    }
+    assert.equal(await call(bystander, "ack", "still here"), "still here");
+    bystander.close();
+  });
+});
+
+describe("with options", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack([
+      "--cors_allowed_origins=http://app.example,http://other.example",
+      "--cookie=io",
+      "--http_compression=false",
+    ]);
+  });
+  after(() => stack.stop());
+
+  it("allows exactly the listed origins", async () => {
+    const allowed = await handshake(stack.url, { headers: { origin: "http://app.example" } });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get("access-control-allow-origin"), "http://app.example");
+    const refused = await handshake(stack.url, { headers: { origin: "http://app.example.evil" } });
+    assert.equal(refused.status, 403);
+    const preflight = await fetch(`${stack.url}/socket.io/?EIO=4&transport=polling`, {
+      method: "OPTIONS",
+      headers: { origin: "http://other.example", "access-control-request-headers": "x-token" },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get("access-control-allow-headers"), "x-token");
+    assert.match(preflight.headers.get("access-control-allow-methods"), /POST/);
+  });
+
+  it("sets the session cookie on the handshake", async () => {
+    const response = await handshake(stack.url);
+    const { sid } = JSON.parse((await response.text()).slice(1));
+    assert.match(response.headers.get("set-cookie"), new RegExp(`^io=${sid}; Path=/; HttpOnly; SameSite=Lax`));
+  });
+
+  it("does not compress when http_compression is off", async () => {
+    const sid = await openPolling(stack.url);
+    const poll = `${stack.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+    await fetch(poll, { method: "POST", body: "40" });
+    await fetch(poll);
+    await fetch(poll, { method: "POST", body: `42["echo","${"a".repeat(5000)}"]` });
+    const response = await fetch(poll, { headers: { "accept-encoding": "gzip" } });
+    assert.equal(response.headers.get("content-encoding"), null);
+  });
+});
+
+describe("with always_connect and a short ping", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack(["--always_connect=true", "--ping_interval=0.2", "--ping_timeout=0.2"]);
+  });
+  after(() => stack.stop());
+
+  it("accepts first and disconnects when the backend rejects", async () => {
+    const socket = await connect(stack.url, { transports: ["websocket"], auth: { token: "reject" } });
+    const [reason] = await new Promise((resolve) => socket.once("disconnect", (...args) => resolve(args)));
+    assert.equal(reason, "io server disconnect");
+  });
+
+  it("closes a session whose client stops answering pings, and tells the backend", async () => {
+    const silent = new WebSocket(`ws://127.0.0.1:${stack.port}/socket.io/?EIO=4&transport=websocket`);
+    await new Promise((resolve) => silent.once("message", resolve));
+    silent.send("40");
+    const sid = await new Promise((resolve) =>
+      silent.on("message", (data) => {
+        const text = data.toString();
+        if (text.startsWith("40")) resolve(JSON.parse(text.slice(2)).sid);
+      }),
+    );
+    await new Promise((resolve) => silent.once("close", resolve));
+    const observer = await connect(stack.url, { transports: ["websocket"] });
+    let reasons = [];
+    for (let i = 0; i < 50 && !reasons.some(([s]) => s === sid); i++) {
+      reasons = await call(observer, "disconnects");
+    }
+    assert.deepEqual(reasons.find(([s]) => s === sid), [sid, "/", "ping timeout"]);
+    observer.close();
+  });
+});
