@@ -79,8 +79,13 @@ absl::Status ApplyEnvironment() {
   return absl::OkStatus();
 }
 
-std::chrono::milliseconds Seconds(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
+// A duration flag in seconds: finite, at least a millisecond, at most a day.
+absl::StatusOr<std::chrono::milliseconds> Duration(std::string_view name, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0.001 || seconds > 86400) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        runtime::ToAbsl(name), " must be between 0.001 and 86400 seconds, not ", seconds));
+  }
+  return std::chrono::milliseconds(std::llround(seconds * 1000));
 }
 
 }  // namespace
@@ -125,13 +130,22 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   std::string path(absl::StripSuffix(absl::StripPrefix(absl::GetFlag(FLAGS_path), "/"), "/"));
   options.path = path.empty() ? "/" : absl::StrCat("/", path, "/");
-  double ping_interval = absl::GetFlag(FLAGS_ping_interval);
-  double ping_timeout = absl::GetFlag(FLAGS_ping_timeout);
-  if (ping_interval <= 0 || ping_timeout <= 0) {
-    return absl::InvalidArgumentError("ping_interval and ping_timeout must be positive");
+  struct {
+    std::string_view name;
+    double seconds;
+    std::chrono::milliseconds* field;
+  } durations[] = {
+      {"ping_interval", absl::GetFlag(FLAGS_ping_interval), &options.ping_interval},
+      {"ping_timeout", absl::GetFlag(FLAGS_ping_timeout), &options.ping_timeout},
+      {"connect_timeout", absl::GetFlag(FLAGS_connect_timeout), &options.connect_timeout},
+      {"connect_decision_timeout", absl::GetFlag(FLAGS_connect_decision_timeout),
+       &options.connect_decision_timeout},
+  };
+  for (const auto& duration : durations) {
+    absl::StatusOr<std::chrono::milliseconds> value = Duration(duration.name, duration.seconds);
+    if (!value.ok()) return value.status();
+    *duration.field = *value;
   }
-  options.ping_interval = Seconds(ping_interval);
-  options.ping_timeout = Seconds(ping_timeout);
   options.max_http_buffer_size = absl::GetFlag(FLAGS_max_http_buffer_size);
   if (options.max_http_buffer_size < 64) {
     return absl::InvalidArgumentError("max_http_buffer_size must be at least 64 bytes");
@@ -159,8 +173,6 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.cors_credentials = absl::GetFlag(FLAGS_cors_credentials);
   options.monitor_clients = absl::GetFlag(FLAGS_monitor_clients);
   options.always_connect = absl::GetFlag(FLAGS_always_connect);
-  options.connect_timeout = Seconds(absl::GetFlag(FLAGS_connect_timeout));
-  options.connect_decision_timeout = Seconds(absl::GetFlag(FLAGS_connect_decision_timeout));
   options.threads = absl::GetFlag(FLAGS_threads);
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
   if (options.threads > 64) return absl::InvalidArgumentError("threads must be at most 64");

@@ -41,8 +41,11 @@ std::string NewId(uint32_t shard) {
 
 std::optional<uint32_t> ShardOfId(std::string_view id, uint32_t shard_count) {
   if (id.size() != kIdLength) return std::nullopt;
+  for (char c : id) {
+    if (kAlphabet.find(c) == std::string_view::npos) return std::nullopt;
+  }
   size_t index = kAlphabet.find(id[0]);
-  if (index == std::string_view::npos || index >= shard_count) return std::nullopt;
+  if (index >= shard_count) return std::nullopt;
   return static_cast<uint32_t>(index);
 }
 
