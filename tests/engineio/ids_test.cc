@@ -117,10 +117,7 @@ TEST(ShardOfId, RejectsAnIdWhoseShardCharacterIsOutsideTheAlphabet) {
   }
 }
 
-// BUG (contract mismatch): ids.h promises nullopt "for an id this process could not
-// have made", but ShardOfId only checks the length and the first character, so an
-// id such as "A!!!!!!!!!!!!!!!!!!!" (or one from another server with the same
-// length) is attributed to shard 0. Disabled so the suite stays green; see the report.
+// Only ids this process could have made name a shard: every character counts.
 TEST(ShardOfId, RejectsAnIdWithCharactersOutsideTheAlphabet) {
   for (std::string id :
        {std::string("A!!!!!!!!!!!!!!!!!!!"), std::string("AAAAAAAAAAAAAAAAAAA="),
