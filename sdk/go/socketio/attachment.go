@@ -1,0 +1,388 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/internal/memstream"
+	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/sidecarpb"
+)
+
+// attachment is one open stream to a sidecar and what waits on it.
+type attachment struct {
+	server   *Server
+	stream   Stream
+	notifier memstream.Notifier
+	info     AttachInfo
+
+	// Handlers' context: it outlives the Serve context by the graceful shutdown.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	sendMu sync.Mutex
+
+	mu       sync.Mutex
+	closed   bool
+	closeErr error
+	done     chan struct{}
+	pending  map[uint64]*pendingRequest
+
+	inflight tracker
+	// Number of the last message read; only the read loop touches it.
+	seq uint64
+}
+
+// pendingRequest is a command waiting for its CommandResult (and, for emits with acks, for the
+// ClientAcks before it). Its functions run on the read loop and must not block.
+type pendingRequest struct {
+	onAck    func(ack *sidecarpb.ClientAck)
+	onResult func(result *sidecarpb.CommandResult, seq uint64)
+	onClose  func(err error)
+}
+
+func newAttachment(ctx context.Context, server *Server, stream Stream, welcome *sidecarpb.Welcome) *attachment {
+	handlerCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a := &attachment{
+		server: server,
+		stream: stream,
+		info: AttachInfo{
+			SidecarVersion:         welcome.GetSidecarVersion(),
+			AlwaysConnect:          welcome.GetAlwaysConnect(),
+			ConnectDecisionTimeout: time.Duration(welcome.GetConnectDecisionTimeoutMs()) * time.Millisecond,
+		},
+		ctx:     handlerCtx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		pending: make(map[uint64]*pendingRequest),
+	}
+	a.notifier, _ = stream.(memstream.Notifier)
+	return a
+}
+
+func (a *attachment) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+func (a *attachment) send(message *sidecarpb.BackendMessage) error {
+	if a.isClosed() {
+		return ErrNotAttached
+	}
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	if err := a.stream.Send(message); err != nil {
+		return fmt.Errorf("socketio: sending to the sidecar: %w", err)
+	}
+	return nil
+}
+
+func (a *attachment) register(id uint64, request *pendingRequest) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return ErrNotAttached
+	}
+	a.pending[id] = request
+	return nil
+}
+
+func (a *attachment) unregister(id uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.pending, id)
+}
+
+func (a *attachment) lookup(id uint64, remove bool) *pendingRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	request := a.pending[id]
+	if remove {
+		delete(a.pending, id)
+	}
+	return request
+}
+
+func (a *attachment) close(reason error) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return
+	}
+	a.closed = true
+	a.closeErr = reason
+	pending := a.pending
+	a.pending = nil
+	close(a.done)
+	a.mu.Unlock()
+	a.cancel()
+	for _, request := range pending {
+		if request.onClose != nil {
+			request.onClose(reason)
+		}
+	}
+}
+
+// readLoop reads until the stream ends; nil means the sidecar ended it cleanly.
+func (a *attachment) readLoop() error {
+	for {
+		message, err := a.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if a.isClosed() {
+			continue
+		}
+		a.seq++
+		a.dispatch(message, a.seq)
+	}
+}
+
+func (a *attachment) dispatch(message *sidecarpb.SidecarMessage, seq uint64) {
+	s := a.server
+	switch kind := message.GetKind().(type) {
+	case *sidecarpb.SidecarMessage_Connect:
+		connect := kind.Connect
+		c := s.conn(connect.GetSid(), connect.GetNamespace())
+		a.enqueue(c, message, func() { s.handleConnect(a, c, connect) })
+	case *sidecarpb.SidecarMessage_Event:
+		event := kind.Event
+		c := s.conn(event.GetSid(), event.GetNamespace())
+		a.enqueue(c, message, func() { s.handleEvent(a, c, event, seq) })
+	case *sidecarpb.SidecarMessage_Disconnected:
+		disconnected := kind.Disconnected
+		c := s.conn(disconnected.GetSid(), disconnected.GetNamespace())
+		a.enqueue(c, message, func() { s.handleDisconnected(a, c, disconnected, seq) })
+	case *sidecarpb.SidecarMessage_ClientAck:
+		if request := a.lookup(kind.ClientAck.GetRequestId(), false); request != nil && request.onAck != nil {
+			request.onAck(kind.ClientAck)
+		}
+	case *sidecarpb.SidecarMessage_CommandResult:
+		result := kind.CommandResult
+		if result.GetRequestId() == 0 {
+			// A command sent without a request id failed; nothing else knows of it.
+			go s.reportError(a.ctx, "", nil, &CommandError{Code: result.GetCode(), Message: result.GetMessage()})
+			return
+		}
+		if request := a.lookup(result.GetRequestId(), true); request != nil && request.onResult != nil {
+			request.onResult(result, seq)
+		}
+	default:
+		s.cfg.logger.Warn("socketio: unexpected message from the sidecar", "kind", fmt.Sprintf("%T", kind))
+	}
+}
+
+// enqueue runs task after the socket's earlier work (or after all earlier work, without async
+// handlers), then tells an in-memory sidecar that message was processed.
+func (a *attachment) enqueue(c *conn, message *sidecarpb.SidecarMessage, task func()) {
+	a.inflight.add()
+	run := func() {
+		defer a.inflight.done()
+		if !a.isClosed() {
+			task()
+		}
+		if message != nil && a.notifier != nil {
+			a.notifier.Processed(message)
+		}
+	}
+	if a.server.cfg.asyncHandlers {
+		c.queue.push(run)
+	} else {
+		a.server.global.push(run)
+	}
+}
+
+// safely runs a handler, turning a panic into a *PanicError.
+func safely(call func() error) (err error) {
+	defer func() {
+		if recovered := recover(); recovered != nil {
+			err = &PanicError{Value: recovered, Stack: debug.Stack()}
+		}
+	}()
+	return call()
+}
+
+func (s *Server) handleConnect(a *attachment, c *conn, connect *sidecarpb.Connect) {
+	auth := json.RawMessage(connect.GetAuthJson())
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	c.mu.Lock()
+	c.known = true
+	c.engineSID = connect.GetEngineSid()
+	c.handshake = newHandshake(connect.GetHandshake())
+	c.auth = auth
+	c.rejected = false
+	c.deferring = !a.info.AlwaysConnect
+	c.deferred = nil
+	c.localSession = nil
+	c.mu.Unlock()
+
+	socket := &Socket{server: s, conn: c, event: "connect", session: newSession(nil)}
+	ctx := a.ctx
+	if timeout := a.info.ConnectDecisionTimeout; timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var err error
+	if handlers := s.lookup(c.namespace); handlers != nil && handlers.connect != nil {
+		err = safely(func() error { return handlers.connect(ctx, socket, auth) })
+	}
+	if err != nil {
+		s.reject(ctx, a, c, socket, err)
+		return
+	}
+	encoded, dirty := socket.session.take()
+	if a.info.AlwaysConnect {
+		if dirty {
+			s.writeSession(ctx, c, encoded, false)
+		}
+		return
+	}
+	decision := &sidecarpb.ConnectDecision{Sid: c.sid, Namespace: c.namespace, Accept: true}
+	if dirty {
+		decision.SessionJson = encoded
+	}
+	// Under the lock, so that commands the socket's goroutines send meanwhile follow the deferred.
+	c.mu.Lock()
+	deferred := c.deferred
+	c.deferring = false
+	c.deferred = nil
+	err = a.send(&sidecarpb.BackendMessage{Kind: &sidecarpb.BackendMessage_ConnectDecision{ConnectDecision: decision}})
+	for _, command := range deferred {
+		if err != nil {
+			break
+		}
+		err = a.send(command)
+	}
+	c.mu.Unlock()
+	if err != nil {
+		s.reportError(ctx, c.namespace, socket, fmt.Errorf("socketio: accepting %s: %w", c.sid, err))
+	}
+}
+
+func (s *Server) reject(ctx context.Context, a *attachment, c *conn, socket *Socket, err error) {
+	var rejection *RejectError
+	if !errors.As(err, &rejection) {
+		s.reportError(ctx, c.namespace, socket, err)
+		rejection = &RejectError{}
+	}
+	c.mu.Lock()
+	c.rejected = true
+	c.deferring = false
+	c.deferred = nil
+	c.mu.Unlock()
+	decision := &sidecarpb.ConnectDecision{
+		Sid:           c.sid,
+		Namespace:     c.namespace,
+		ErrorMessage:  []byte(rejection.Message),
+		ErrorDataJson: rejection.Data,
+	}
+	if err := a.send(&sidecarpb.BackendMessage{Kind: &sidecarpb.BackendMessage_ConnectDecision{ConnectDecision: decision}}); err != nil {
+		s.reportError(ctx, c.namespace, socket, fmt.Errorf("socketio: rejecting %s: %w", c.sid, err))
+	}
+	if !a.info.AlwaysConnect {
+		// A refused connection never gets a Disconnected.
+		s.forgetConn(c)
+	}
+}
+
+func (s *Server) handleEvent(a *attachment, c *conn, event *sidecarpb.Event, seq uint64) {
+	ctx := a.ctx
+	s.learn(ctx, c)
+	name := string(event.GetEvent())
+	var handle handler
+	if handlers := s.lookup(c.namespace); handlers != nil {
+		if handle = handlers.events[name]; handle == nil {
+			handle = handlers.any
+		}
+	}
+	if handle == nil {
+		s.cfg.logger.Debug("socketio: no handler; event dropped", "namespace", c.namespace, "event", name)
+		return
+	}
+	socket := &Socket{server: s, conn: c, event: name, session: newSession(c.sessionFor(seq, event.GetSessionJson()))}
+	var results []any
+	args, err := NewArgs(event.GetArgs())
+	if err == nil {
+		err = safely(func() error {
+			var handlerErr error
+			results, handlerErr = handle(ctx, socket, args)
+			return handlerErr
+		})
+	}
+	wantAck := event.AckId != nil
+	if err != nil {
+		ack, handled := s.reportError(ctx, c.namespace, socket, err)
+		wantAck = wantAck && handled
+		results = ack
+	}
+	if encoded, dirty := socket.session.take(); dirty {
+		s.writeSession(ctx, c, encoded, false)
+	}
+	if !wantAck {
+		return
+	}
+	payload, err := EncodePayload(results...)
+	if err != nil {
+		s.reportError(ctx, c.namespace, socket, fmt.Errorf("socketio: ack of %q: %w", name, err))
+		return
+	}
+	ack := &sidecarpb.Ack{Sid: c.sid, Namespace: c.namespace, AckId: event.GetAckId(), Args: payload}
+	if err := a.send(&sidecarpb.BackendMessage{Kind: &sidecarpb.BackendMessage_Ack{Ack: ack}}); err != nil {
+		s.reportError(ctx, c.namespace, socket, fmt.Errorf("socketio: ack of %q: %w", name, err))
+	}
+}
+
+func (s *Server) handleDisconnected(a *attachment, c *conn, disconnected *sidecarpb.Disconnected, seq uint64) {
+	defer s.forgetConn(c)
+	c.mu.Lock()
+	rejected := c.rejected
+	c.deferring = false
+	c.mu.Unlock()
+	if rejected {
+		return
+	}
+	handlers := s.lookup(c.namespace)
+	if handlers == nil || handlers.disconnect == nil {
+		return
+	}
+	ctx := a.ctx
+	s.learn(ctx, c)
+	socket := &Socket{server: s, conn: c, event: "disconnect", session: newSession(c.sessionFor(seq, disconnected.GetSessionJson()))}
+	if err := safely(func() error {
+		handlers.disconnect(ctx, socket, disconnected.GetReason())
+		return nil
+	}); err != nil {
+		s.reportError(ctx, c.namespace, socket, err)
+	}
+}
+
+// learn fills in what the SDK knows about a socket that connected before this backend attached.
+func (s *Server) learn(ctx context.Context, c *conn) {
+	c.mu.Lock()
+	known := c.known
+	c.known = true
+	c.mu.Unlock()
+	if known {
+		return
+	}
+	info, err := s.getSocket(ctx, c.sid, c.namespace)
+	if err != nil {
+		s.cfg.logger.Debug("socketio: could not look up a socket", "sid", c.sid, "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.handshake = newHandshake(info.GetHandshake())
+	c.mu.Unlock()
+}
