@@ -51,13 +51,13 @@ install_apt_packages() {
   "${sudo[@]}" apt-get install "${apt_options[@]}" "${missing[@]}"
 }
 
-# npm ci (or npm install without a lock file) in every tests/**/package.json folder, skipped
+# npm ci (or npm install without a lock file) in every tests/ and examples/ package.json folder, skipped
 # when node_modules was installed from the same package.json and lock file.
 install_npm_packages() {
   local dirs dir
-  mapfile -t dirs < <(find_dirs_with package.json tests)
+  mapfile -t dirs < <(find_dirs_with package.json tests examples)
   if ((${#dirs[@]} == 0)); then
-    log "npm: no package.json under tests/, nothing to install"
+    log "npm: no package.json under tests/ or examples/, nothing to install"
     return
   fi
   command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 is expected on this machine)"

@@ -9,13 +9,13 @@
 # status is non-zero if anything failed.
 #   scripts/test.sh [SUITE...]   run only the named suites
 #   SKIP_SETUP=1                 do not run scripts/setup.sh
-#   SUITE_TIMEOUT=SECONDS        wall-clock limit of each suite (default 1200)
+#   SUITE_TIMEOUT=SECONDS        wall-clock limit of each suite (default 600)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "${REPO_ROOT}"
 
-SUITE_TIMEOUT="${SUITE_TIMEOUT:-1200}"
+SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
 ALL_SUITES=(lint ctest go e2e)
