@@ -80,6 +80,10 @@ count_tests() {
       elif grep -Eq '^(# |ℹ )pass [0-9]+' "${log_file}"; then
         counted_passed="$(last_count '^(# |ℹ )pass [0-9]+' "${log_file}")"
         counted_failed="$(last_count '^(# |ℹ )fail [0-9]+' "${log_file}")"
+        # node --test reports tests cut short by a hang or a parent's failure as cancelled.
+        local cancelled
+        cancelled="$(last_count '^(# |ℹ )cancelled [0-9]+' "${log_file}")"
+        counted_failed=$((counted_failed + cancelled))
       elif grep -Eq 'Tests:? .*[0-9]+ passed' "${log_file}"; then
         counted_passed="$(grep -E 'Tests:? ' "${log_file}" | tail -n 1 | grep -Eo '[0-9]+ passed' |
           grep -Eo '[0-9]+' || true)"
