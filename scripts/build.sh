@@ -53,6 +53,3 @@ fi
 
 log "cmake: building with ${JOBS} jobs"
 cmake --build "${BUILD_DIR}" -j "${JOBS}" "$@"
-if command -v ccache >/dev/null 2>&1; then
-  ccache --show-stats 2>/dev/null | grep -Ei '^\s*(hits|misses|cache hit)' >&2 || true
-fi
