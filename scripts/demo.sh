@@ -15,8 +15,9 @@ GRPC_ADDRESS="${GRPC_ADDRESS:-127.0.0.1:50051}"
 STATIC_DIR="${STATIC_DIR:-examples/web}"
 SIDECAR="${SIDECAR:-${BUILD_DIR}/sidecar/socketio-sidecar}"
 # The example backend: a Go main package under GO_EXAMPLES_DIR is preferred, else an executable
-# built from examples/ into CPP_EXAMPLES_DIR. Set EXAMPLE_BACKEND to a Go package folder or an
-# executable to choose one; it is told the sidecar's gRPC address in $SIDECAR_ADDRESS.
+# built from examples/ into CPP_EXAMPLES_DIR, else the end-to-end test backend. Set
+# EXAMPLE_BACKEND to a Go package folder or an executable to choose one; it is told the
+# sidecar's gRPC address in $SIDECAR_ADDRESS.
 EXAMPLE_BACKEND="${EXAMPLE_BACKEND:-}"
 GO_EXAMPLES_DIR="${GO_EXAMPLES_DIR:-examples/go}"
 CPP_EXAMPLES_DIR="${CPP_EXAMPLES_DIR:-${BUILD_DIR}/examples}"

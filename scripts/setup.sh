@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need. Idempotent: a second run checks the
 # installed state locally and does no network work.
-#   apt packages (as root), npm dependencies of every tests/**/package.json, Go modules.
+#   apt packages (as root), npm dependencies under tests/ and examples/, Go modules.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -51,8 +51,8 @@ install_apt_packages() {
   "${sudo[@]}" apt-get install "${apt_options[@]}" "${missing[@]}"
 }
 
-# npm ci (or npm install without a lock file) in every tests/ and examples/ package.json folder, skipped
-# when node_modules was installed from the same package.json and lock file.
+# npm ci (or npm install without a lock file) in every package.json folder under tests/ and
+# examples/, skipped when node_modules was installed from the same package.json and lock file.
 install_npm_packages() {
   local dirs dir
   mapfile -t dirs < <(find_dirs_with package.json tests examples)

@@ -4,6 +4,7 @@
 #   ctest       C++ unit and integration tests registered with CTest
 #   go          `go test ./...` in every Go module (sdk/go, examples/, tests/)
 #   e2e         `npm test` in tests/e2e, with BUILD_DIR exported
+#   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
 # Every suite runs even when another fails; a summary follows, ending with the line
 # `N passed, N failed` (tests where a suite reports them, else the suite as one), and the exit
 # status is non-zero if anything failed.
@@ -18,7 +19,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e)
+ALL_SUITES=(lint ctest go e2e demo)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${BUILD_DIR}/sidecar/socketio-sidecar"
@@ -201,6 +202,23 @@ run_e2e() {
   run_suite e2e js "${dir}" npm test
 }
 
+free_port() {
+  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => {
+    console.log(s.address().port); s.close(); })'
+}
+
+run_demo() {
+  if ((build_ok == 0)); then
+    record demo FAIL 0 1 "not run: the build failed"
+    return
+  fi
+  local port grpc_port
+  port="$(free_port)"
+  grpc_port="$(free_port)"
+  PORT="${port}" GRPC_ADDRESS="127.0.0.1:${grpc_port}" SKIP_SETUP=1 \
+    run_suite demo demo "${REPO_ROOT}" scripts/demo.sh --check
+}
+
 main() {
   local started=${SECONDS}
   if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
@@ -208,7 +226,7 @@ main() {
   fi
 
   build_ok=1
-  if suite_selected ctest || suite_selected e2e; then
+  if suite_selected ctest || suite_selected e2e || suite_selected demo; then
     if ! "${REPO_ROOT}/scripts/build.sh"; then
       build_ok=0
       record build FAIL 0 1 "scripts/build.sh failed"
@@ -223,6 +241,7 @@ main() {
       ctest) run_ctest ;;
       go) run_go ;;
       e2e) run_e2e ;;
+      demo) run_demo ;;
     esac
   done
 
