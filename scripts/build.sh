@@ -46,7 +46,8 @@ if needs_configure; then
     warn "${BUILD_DIR} was configured with another generator; starting it afresh"
     rm -rf "${cache_file}" "${BUILD_DIR}/CMakeFiles"
   fi
-  log "cmake: configuring ${BUILD_DIR#"${REPO_ROOT}"/} (${BUILD_TYPE}${cmake_options[*]:+ ${cmake_options[*]}})"
+  log "cmake: configuring ${BUILD_DIR#"${REPO_ROOT}"/}" \
+    "(${BUILD_TYPE}${cmake_options[*]:+ ${cmake_options[*]}})"
   cmake -S "${REPO_ROOT}" -B "${BUILD_DIR}" -G Ninja \
     -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" "${cmake_options[@]}"
 fi

@@ -28,7 +28,8 @@ export TEST_BACKEND_BIN="${BUILD_DIR}/tests/backend/test_backend"
 selected_suites=("$@")
 ((${#selected_suites[@]})) || selected_suites=("${ALL_SUITES[@]}")
 for suite in "${selected_suites[@]}"; do
-  [[ " ${ALL_SUITES[*]} " == *" ${suite} "* ]] || die "unknown suite '${suite}' (known: ${ALL_SUITES[*]})"
+  [[ " ${ALL_SUITES[*]} " == *" ${suite} "* ]] ||
+    die "unknown suite '${suite}' (known: ${ALL_SUITES[*]})"
 done
 
 suite_selected() {
@@ -191,7 +192,8 @@ run_e2e() {
     record e2e SKIP 0 0 "tests/e2e/package.json not found"
     return
   fi
-  if ! (cd "${dir}" && node -e 'process.exit(require("./package.json").scripts?.test ? 0 : 1)'); then
+  local has_test_script='process.exit(require("./package.json").scripts?.test ? 0 : 1)'
+  if ! (cd "${dir}" && node -e "${has_test_script}"); then
     record e2e SKIP 0 0 "tests/e2e/package.json has no test script"
     return
   fi
