@@ -438,25 +438,27 @@ void Hub::Ack(const pb::Ack& ack) {
   socket->client->Send(packet, attachments);
 }
 
-void Hub::JoinRooms(const pb::JoinRooms& command, const std::shared_ptr<CommandCollector>& collector) {
+template <typename Command>
+void Hub::ChangeRooms(const Command& command, bool join,
+                      const std::shared_ptr<CommandCollector>& collector) {
   std::vector<Socket*> sockets = Resolve(command.namespace_(), command.target());
   collector->AddSockets(sockets.size());
   if (sockets.empty()) return;
   Index& index = rooms_[command.namespace_()];
   for (Socket* socket : sockets) {
-    for (const std::string& room : command.rooms()) index.Join(socket, room);
+    for (const std::string& room : command.rooms()) {
+      join ? index.Join(socket, room) : index.Leave(socket, room);
+    }
   }
+}
+
+void Hub::JoinRooms(const pb::JoinRooms& command, const std::shared_ptr<CommandCollector>& collector) {
+  ChangeRooms(command, /*join=*/true, collector);
 }
 
 void Hub::LeaveRooms(const pb::LeaveRooms& command,
                      const std::shared_ptr<CommandCollector>& collector) {
-  std::vector<Socket*> sockets = Resolve(command.namespace_(), command.target());
-  collector->AddSockets(sockets.size());
-  if (sockets.empty()) return;
-  Index& index = rooms_[command.namespace_()];
-  for (Socket* socket : sockets) {
-    for (const std::string& room : command.rooms()) index.Leave(socket, room);
-  }
+  ChangeRooms(command, /*join=*/false, collector);
 }
 
 void Hub::Disconnect(const pb::Disconnect& command,

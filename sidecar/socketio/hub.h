@@ -126,6 +126,10 @@ class Hub {
   // change rooms while acting on them.
   std::vector<Socket*> Resolve(std::string_view nsp, const pb::Target& target) const;
   Socket* Find(std::string_view sid, std::string_view nsp) const;
+  // JoinRooms and LeaveRooms: the same selection, a different room operation.
+  template <typename Command>
+  void ChangeRooms(const Command& command, bool join,
+                   const std::shared_ptr<CommandCollector>& collector);
 
   void Connect(Client& client, std::string nsp, std::string auth_json);
   void Accept(Socket& socket);

@@ -263,20 +263,14 @@ class Backend {
       *ack->mutable_args() = event.args();
       Write(out);
     } else if (name == "join" || name == "leave") {
+      auto fill = [&](auto* command, uint64_t id) {
+        command->set_request_id(id);
+        command->set_namespace_(nsp);
+        *command->mutable_target() = ToSid(event.sid());
+        command->add_rooms(text(0));
+      };
       RoomCommand(event, [&](pb::BackendMessage& out, uint64_t id) {
-        auto* command = name == "join" ? out.mutable_join_rooms() : nullptr;
-        if (command) {
-          command->set_request_id(id);
-          command->set_namespace_(nsp);
-          *command->mutable_target() = ToSid(event.sid());
-          command->add_rooms(text(0));
-        } else {
-          auto* leave = out.mutable_leave_rooms();
-          leave->set_request_id(id);
-          leave->set_namespace_(nsp);
-          *leave->mutable_target() = ToSid(event.sid());
-          leave->add_rooms(text(0));
-        }
+        name == "join" ? fill(out.mutable_join_rooms(), id) : fill(out.mutable_leave_rooms(), id);
       });
     } else if (name == "to_room" || name == "to_room_except_me") {
       pb::Target target;
