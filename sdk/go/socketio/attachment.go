@@ -298,6 +298,13 @@ func (s *Server) reject(ctx context.Context, a *attachment, c *conn, socket *Soc
 }
 
 func (s *Server) handleEvent(a *attachment, c *conn, event *sidecarpb.Event, seq uint64) {
+	c.mu.Lock()
+	rejected := c.rejected
+	c.mu.Unlock()
+	if rejected {
+		// always_connect: events may arrive between the acceptance and our rejection.
+		return
+	}
 	ctx := a.ctx
 	s.learn(ctx, c)
 	name := string(event.GetEvent())
@@ -358,7 +365,6 @@ func (s *Server) handleDisconnected(a *attachment, c *conn, disconnected *sideca
 		return
 	}
 	ctx := a.ctx
-	s.learn(ctx, c)
 	socket := &Socket{server: s, conn: c, event: "disconnect", session: newSession(c.sessionFor(seq, disconnected.GetSessionJson()))}
 	if err := safely(func() error {
 		handlers.disconnect(ctx, socket, disconnected.GetReason())
