@@ -376,8 +376,12 @@ void Hub::Decide(const pb::ConnectDecision& decision) {
   Socket* socket = Find(decision.sid(), decision.namespace_());
   if (socket == nullptr) return;
   if (socket->connected) {
-    // always_connect: the backend rejected a connection that was already accepted.
-    if (!decision.accept()) Remove(*socket, "server namespace disconnect", true);
+    // always_connect: the connection was accepted before the backend decided.
+    if (!decision.accept()) {
+      Remove(*socket, "server namespace disconnect", true);
+    } else if (!decision.session_json().empty()) {
+      socket->session_json = decision.session_json();
+    }
     return;
   }
   if (!decision.accept()) {
