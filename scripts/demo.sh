@@ -66,11 +66,6 @@ find_example_backend() {
   candidate="$(cpp_example_binaries "${CPP_EXAMPLES_DIR}" | head -n 1)"
   if [[ -n "${candidate}" ]]; then
     echo "exe:${candidate}"
-    return
-  fi
-  # Until an SDK example is built, the end-to-end test backend serves the demo page's events.
-  if [[ -x "${BUILD_DIR}/tests/backend/test_backend" ]]; then
-    echo "exe:${BUILD_DIR}/tests/backend/test_backend"
   fi
 }
 

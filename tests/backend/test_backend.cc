@@ -2,7 +2,6 @@
 // suites, written against the raw proto (no SDK), one handler per event.
 //
 //   test_backend --sidecar=127.0.0.1:50051 --mode=conformance|e2e
-//   (--sidecar defaults to $SIDECAR_ADDRESS, then 127.0.0.1:50051; --mode to e2e)
 //
 // Prints "attached" on stdout once the sidecar welcomed it; reconnects if the
 // stream ends.
@@ -32,7 +31,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -361,8 +359,7 @@ class Backend {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* from_environment = std::getenv("SIDECAR_ADDRESS");
-  std::string address = Flag(argc, argv, "sidecar", from_environment ? from_environment : "127.0.0.1:50051");
+  std::string address = Flag(argc, argv, "sidecar", "127.0.0.1:50051");
   bool conformance = Flag(argc, argv, "mode", "e2e") == "conformance";
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = pb::Backend::NewStub(channel);
