@@ -1,12 +1,11 @@
 // socketio-sidecar: serves Socket.IO clients and streams their events to
 // application backends over gRPC.
+#include <grpcpp/grpcpp.h>
 #include <pthread.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <csignal>
 #include <iostream>
-
-#include <boost/asio/ip/address.hpp>
-#include <grpcpp/grpcpp.h>
 
 #include "sidecar/backend/backend_service.h"
 #include "sidecar/config/options.h"
@@ -45,10 +44,9 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
          return shard.hub->NewClient(std::move(session), std::move(handshake));
        }});
   if (options.raw_engineio) {
-    context.endpoints.push_back(
-        {"/engine.io/", [](sidecar::runtime::Shard&, auto session, auto) {
-           return sidecar::engineio::NewRawEcho(std::move(session));
-         }});
+    context.endpoints.push_back({"/engine.io/", [](sidecar::runtime::Shard&, auto session, auto) {
+                                   return sidecar::engineio::NewRawEcho(std::move(session));
+                                 }});
   }
 
   grpc::ServerBuilder builder;

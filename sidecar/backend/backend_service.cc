@@ -1,11 +1,10 @@
 #include "sidecar/backend/backend_service.h"
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <deque>
 #include <functional>
 #include <mutex>
-
-#include <boost/asio/post.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -178,9 +177,9 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
     }
     for (const pb::NamespaceHandlers& handlers : hello.namespaces()) {
       if (handlers.namespace_().empty() || handlers.namespace_()[0] != '/') {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            absl::StrCat("namespace \"", handlers.namespace_(),
-                                         "\" must start with '/'"));
+        return grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("namespace \"", handlers.namespace_(), "\" must start with '/'"));
       }
     }
     stream_->Declare(hello);
@@ -266,7 +265,8 @@ void BackendService::Dispatch(const std::shared_ptr<BackendStream>& stream, uint
 
 namespace {
 
-void Refuse(socketio::BackendLink& stream, uint64_t request_id, pb::Code code, std::string message) {
+void Refuse(socketio::BackendLink& stream, uint64_t request_id, pb::Code code,
+            std::string message) {
   Log(LogLevel::kWarning, "backend command refused: ", message);
   pb::SidecarMessage reply;
   auto* result = reply.mutable_command_result();
@@ -299,23 +299,29 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     case pb::BackendMessage::kConnectDecision: {
       const pb::ConnectDecision& decision = message.connect_decision();
-      if (!decision.error_data_json().empty() && !socketio::IsValidJson(decision.error_data_json())) {
-        Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "ConnectDecision.error_data_json is not JSON");
+      if (!decision.error_data_json().empty() &&
+          !socketio::IsValidJson(decision.error_data_json())) {
+        Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT,
+               "ConnectDecision.error_data_json is not JSON");
         return;
       }
       if (!decision.session_json().empty() && !socketio::IsValidJson(decision.session_json())) {
         Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "ConnectDecision.session_json is not JSON");
         return;
       }
-      auto command = std::make_shared<const pb::ConnectDecision>(std::move(*message.mutable_connect_decision()));
+      auto command = std::make_shared<const pb::ConnectDecision>(
+          std::move(*message.mutable_connect_decision()));
       Dispatch(stream, 0, ShardOf(command->sid()), command,
-               [](Hub& hub, const pb::ConnectDecision& decision, const Collector&) { hub.Decide(decision); });
+               [](Hub& hub, const pb::ConnectDecision& decision, const Collector&) {
+                 hub.Decide(decision);
+               });
       return;
     }
     case pb::BackendMessage::kEmit: {
       const pb::Emit& emit = message.emit();
       if (!ValidNamespace(emit.namespace_())) {
-        Refuse(*stream, emit.request_id(), pb::CODE_INVALID_ARGUMENT, "Emit.namespace must start with '/'");
+        Refuse(*stream, emit.request_id(), pb::CODE_INVALID_ARGUMENT,
+               "Emit.namespace must start with '/'");
         return;
       }
       if (emit.event().empty()) {
@@ -337,16 +343,19 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       plan->target = emit.target();
       plan->attachments = Attachments(emit.args());
       plan->want_ack = emit.want_ack();
-      plan->ack_timeout = std::chrono::milliseconds(emit.ack_timeout_ms() > 0 ? emit.ack_timeout_ms() : 10000);
+      plan->ack_timeout =
+          std::chrono::milliseconds(emit.ack_timeout_ms() > 0 ? emit.ack_timeout_ms() : 10000);
       plan->is_volatile = emit.is_volatile();
       socketio::Packet packet{plan->attachments.empty() ? socketio::PacketType::kEvent
                                                         : socketio::PacketType::kBinaryEvent,
                               plan->nsp, std::nullopt, plan->attachments.size(), *data};
       plan->frame = engineio::Frame{
-          std::make_shared<const std::string>(absl::StrCat("4", socketio::EncodePacket(packet))), false};
+          std::make_shared<const std::string>(absl::StrCat("4", socketio::EncodePacket(packet))),
+          false};
       plan->data = *std::move(data);
       std::vector<uint32_t> shards = ShardsFor(plan->target);
-      Dispatch(stream, emit.request_id(), std::move(shards), std::shared_ptr<const socketio::EmitPlan>(plan),
+      Dispatch(stream, emit.request_id(), std::move(shards),
+               std::shared_ptr<const socketio::EmitPlan>(plan),
                [](Hub& hub, const socketio::EmitPlan& plan, const Collector& collector) {
                  hub.Emit(plan, collector);
                });
@@ -355,7 +364,8 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
     case pb::BackendMessage::kAck: {
       absl::StatusOr<std::string> args = socketio::ValidateArgs(message.ack().args().json());
       if (!args.ok()) {
-        Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, absl::StrCat("Ack.args.json: ", args.status().message()));
+        Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT,
+               absl::StrCat("Ack.args.json: ", args.status().message()));
         return;
       }
       message.mutable_ack()->mutable_args()->set_json(*std::move(args));
@@ -365,7 +375,8 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     }
     case pb::BackendMessage::kJoinRooms: {
-      auto command = std::make_shared<const pb::JoinRooms>(std::move(*message.mutable_join_rooms()));
+      auto command =
+          std::make_shared<const pb::JoinRooms>(std::move(*message.mutable_join_rooms()));
       Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
                [](Hub& hub, const pb::JoinRooms& join, const Collector& collector) {
                  hub.JoinRooms(join, collector);
@@ -373,7 +384,8 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     }
     case pb::BackendMessage::kLeaveRooms: {
-      auto command = std::make_shared<const pb::LeaveRooms>(std::move(*message.mutable_leave_rooms()));
+      auto command =
+          std::make_shared<const pb::LeaveRooms>(std::move(*message.mutable_leave_rooms()));
       Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
                [](Hub& hub, const pb::LeaveRooms& leave, const Collector& collector) {
                  hub.LeaveRooms(leave, collector);
@@ -381,7 +393,8 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     }
     case pb::BackendMessage::kDisconnect: {
-      auto command = std::make_shared<const pb::Disconnect>(std::move(*message.mutable_disconnect()));
+      auto command =
+          std::make_shared<const pb::Disconnect>(std::move(*message.mutable_disconnect()));
       Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
                [](Hub& hub, const pb::Disconnect& disconnect, const Collector& collector) {
                  hub.Disconnect(disconnect, collector);
@@ -389,7 +402,8 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     }
     case pb::BackendMessage::kCloseRoom: {
-      auto command = std::make_shared<const pb::CloseRoom>(std::move(*message.mutable_close_room()));
+      auto command =
+          std::make_shared<const pb::CloseRoom>(std::move(*message.mutable_close_room()));
       Dispatch(stream, command->request_id(), AllShards(), command,
                [](Hub& hub, const pb::CloseRoom& close, const Collector& collector) {
                  hub.CloseRoom(close, collector);
@@ -400,17 +414,21 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       const pb::SetSession& set = message.set_session();
       if (set.session_json().size() > config_.max_session_bytes) {
         Refuse(*stream, set.request_id(), pb::CODE_RESOURCE_EXHAUSTED,
-               absl::StrCat("SetSession.session_json is larger than ", config_.max_session_bytes, " bytes"));
+               absl::StrCat("SetSession.session_json is larger than ", config_.max_session_bytes,
+                            " bytes"));
         return;
       }
       if (!socketio::IsValidJson(set.session_json())) {
-        Refuse(*stream, set.request_id(), pb::CODE_INVALID_ARGUMENT, "SetSession.session_json is not JSON");
+        Refuse(*stream, set.request_id(), pb::CODE_INVALID_ARGUMENT,
+               "SetSession.session_json is not JSON");
         return;
       }
-      auto command = std::make_shared<const pb::SetSession>(std::move(*message.mutable_set_session()));
+      auto command =
+          std::make_shared<const pb::SetSession>(std::move(*message.mutable_set_session()));
       std::vector<uint32_t> shards = ShardOf(command->sid());
       if (shards.empty()) {
-        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND, absl::StrCat("no socket ", command->sid()));
+        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND,
+               absl::StrCat("no socket ", command->sid()));
         return;
       }
       Dispatch(stream, command->request_id(), std::move(shards), command,
@@ -420,10 +438,12 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       return;
     }
     case pb::BackendMessage::kGetSocket: {
-      auto command = std::make_shared<const pb::GetSocket>(std::move(*message.mutable_get_socket()));
+      auto command =
+          std::make_shared<const pb::GetSocket>(std::move(*message.mutable_get_socket()));
       std::vector<uint32_t> shards = ShardOf(command->sid());
       if (shards.empty()) {
-        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND, absl::StrCat("no socket ", command->sid()));
+        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND,
+               absl::StrCat("no socket ", command->sid()));
         return;
       }
       Dispatch(stream, command->request_id(), std::move(shards), command,

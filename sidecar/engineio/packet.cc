@@ -15,7 +15,8 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("empty packet");
   char type = text[0];
   if (type < '0' || type > '6') {
-    return absl::InvalidArgumentError(absl::StrCat("unknown packet type '", std::string(1, type), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown packet type '", std::string(1, type), "'"));
   }
   return Packet{static_cast<PacketType>(type), std::string(text.substr(1)), false};
 }
@@ -30,7 +31,8 @@ absl::StatusOr<std::vector<Packet>> DecodePayload(std::string_view body) {
         body.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     if (!part.empty() && part[0] == 'b') {
       Packet packet{PacketType::kMessage, "", true};
-      if (!absl::Base64Unescape(absl::string_view(part.data() + 1, part.size() - 1), &packet.data)) {
+      if (!absl::Base64Unescape(absl::string_view(part.data() + 1, part.size() - 1),
+                                &packet.data)) {
         return absl::InvalidArgumentError("invalid base64 in binary packet");
       }
       packets.push_back(std::move(packet));

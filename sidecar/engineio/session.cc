@@ -33,8 +33,7 @@ void AppendFrame(std::string& payload, const Frame& frame) {
 
 Session::Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
                  ClosedCallback on_closed)
-    : io_(io),
-      sid_(std::move(sid)),
+    : sid_(std::move(sid)),
       config_(config),
       on_closed_(std::move(on_closed)),
       ping_timer_(io) {}
@@ -43,7 +42,8 @@ Session::~Session() = default;
 
 std::string Session::OpenPacket(Transport transport) const {
   bool can_upgrade = transport == Transport::kPolling && config_.allow_upgrades;
-  return absl::StrCat("0{\"sid\":\"", sid_, "\",\"upgrades\":", can_upgrade ? "[\"websocket\"]" : "[]",
+  return absl::StrCat("0{\"sid\":\"", sid_,
+                      "\",\"upgrades\":", can_upgrade ? "[\"websocket\"]" : "[]",
                       ",\"pingInterval\":", config_.ping_interval.count(),
                       ",\"pingTimeout\":", config_.ping_timeout.count(),
                       ",\"maxPayload\":", config_.max_payload, "}");
@@ -90,7 +90,8 @@ bool Session::Send(Frame frame, bool is_volatile) {
   size_t backlog = transport_ == Transport::kWebSocket ? websocket_->QueuedFrames() : queue_.size();
   if (backlog >= config_.max_outbound_queue) {
     if (is_volatile) return false;
-    Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog, " frames queued; closing");
+    Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog,
+        " frames queued; closing");
     End("transport error", /*client_initiated=*/false);
     return false;
   }

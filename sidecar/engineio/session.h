@@ -1,14 +1,13 @@
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "absl/status/status.h"
 #include "sidecar/engineio/packet.h"
@@ -107,7 +106,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void End(std::string_view reason, bool client_initiated);
   void Finish();
 
-  boost::asio::io_context& io_;
   std::string sid_;
   SessionConfig config_;
   ClosedCallback on_closed_;

@@ -23,7 +23,8 @@ CorsDecision CheckOrigin(const config::CorsPolicy& policy, std::string_view orig
                                   origin == absl::StrCat("https://", runtime::ToAbsl(host)));
       break;
     case Mode::kList:
-      allowed = std::find(policy.origins.begin(), policy.origins.end(), origin) != policy.origins.end();
+      allowed =
+          std::find(policy.origins.begin(), policy.origins.end(), origin) != policy.origins.end();
       break;
     case Mode::kDisabled:
       break;

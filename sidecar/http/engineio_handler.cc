@@ -111,7 +111,8 @@ std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
   auto handshake = std::make_shared<pb::Handshake>();
   for (const auto& field : request) {
     auto* header = handshake->add_headers();
-    header->set_key(Lower(std::string_view(field.name_string().data(), field.name_string().size())));
+    header->set_key(
+        Lower(std::string_view(field.name_string().data(), field.name_string().size())));
     header->set_value(std::string(field.value()));
   }
   for (const auto& param : url.params()) {
@@ -127,8 +128,8 @@ std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
   return handshake;
 }
 
-std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context, const Endpoint& endpoint,
-                                                 runtime::Shard& shard,
+std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context,
+                                                 const Endpoint& endpoint, runtime::Shard& shard,
                                                  std::shared_ptr<const pb::Handshake> handshake) {
   const config::Options& options = context.options;
   engineio::SessionConfig config;
@@ -148,7 +149,8 @@ std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context, c
 
 std::string SetCookie(const config::Options& options, std::string_view sid) {
   if (options.cookie.empty()) return "";
-  return absl::StrCat(options.cookie, "=", runtime::ToAbsl(sid), "; Path=/; HttpOnly; SameSite=Lax");
+  return absl::StrCat(options.cookie, "=", runtime::ToAbsl(sid),
+                      "; Path=/; HttpOnly; SameSite=Lax");
 }
 
 void ServePoll(const ServerContext& context, std::shared_ptr<HttpConnection> connection,
@@ -183,7 +185,8 @@ void ServePoll(const ServerContext& context, std::shared_ptr<HttpConnection> con
     }
     if (!status.ok()) {
       int code = absl::IsNotFound(status) ? kUnknownSid : kBadRequest;
-      connection->Respond(Error(info, code, code == kUnknownSid ? "Session ID unknown" : "Bad request"));
+      connection->Respond(
+          Error(info, code, code == kUnknownSid ? "Session ID unknown" : "Bad request"));
     }
   });
 }
@@ -198,7 +201,8 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
   info.keep_alive = request.keep_alive();
   info.accept_encoding = std::string(request[http::field::accept_encoding]);
 
-  CorsDecision cors = CheckOrigin(options.cors, request[http::field::origin], request[http::field::host]);
+  CorsDecision cors =
+      CheckOrigin(options.cors, request[http::field::origin], request[http::field::host]);
   if (!cors.allowed) {
     connection->Respond(Error(info, http::status::forbidden, kForbidden, "Forbidden"));
     return;
@@ -236,7 +240,8 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
     return;
   }
   bool websocket = transport == "websocket";
-  if (!(transport == "polling" && options.allow_polling) && !(websocket && options.allow_websocket)) {
+  if (!(transport == "polling" && options.allow_polling) &&
+      !(websocket && options.allow_websocket)) {
     connection->Respond(Error(info, kUnknownTransport, "Transport unknown"));
     return;
   }
@@ -255,7 +260,8 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
     std::shared_ptr<engineio::Session> session = CreateSession(context, endpoint, shard, handshake);
     if (!websocket) {
       session->StartPolling();
-      Response response = TextResponse(options, info, session->OpenPacket(engineio::Session::Transport::kPolling));
+      Response response =
+          TextResponse(options, info, session->OpenPacket(engineio::Session::Transport::kPolling));
       if (std::string cookie = SetCookie(options, session->sid()); !cookie.empty()) {
         response.set(http::field::set_cookie, cookie);
       }
@@ -263,16 +269,18 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
       return;
     }
     std::string cookie = SetCookie(options, session->sid());
-    connection->Upgrade(shard, std::move(request),
-                        [&options, session, cookie](runtime::Shard&, beast::tcp_stream stream, Request request) {
-                          auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
-                                                                          options.max_http_buffer_size);
-                          ws->Accept(std::move(request), cookie, [session](std::shared_ptr<WebSocketConnection> ws) {
-                            if (session->closed()) return ws->Close();
-                            session->StartWebSocket(ws);
-                            ws->Bind(session);
-                          });
-                        });
+    connection->Upgrade(
+        shard, std::move(request),
+        [&options, session, cookie](runtime::Shard&, beast::tcp_stream stream, Request request) {
+          auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
+                                                          options.max_http_buffer_size);
+          ws->Accept(std::move(request), cookie,
+                     [session](std::shared_ptr<WebSocketConnection> ws) {
+                       if (session->closed()) return ws->Close();
+                       session->StartWebSocket(ws);
+                       ws->Bind(session);
+                     });
+        });
     return;
   }
 
@@ -286,19 +294,20 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
     ServePoll(context, std::move(connection), std::move(request), info, std::move(sid), shard);
     return;
   }
-  connection->Upgrade(shard, std::move(request),
-                      [&options, sid](runtime::Shard& shard, beast::tcp_stream stream, Request request) {
-                        auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
-                                                                        options.max_http_buffer_size);
-                        ws->Accept(std::move(request), "", [&shard, sid](std::shared_ptr<WebSocketConnection> ws) {
-                          auto found = shard.sessions.find(sid);
-                          if (found == shard.sessions.end() || !found->second->AcceptUpgrade(ws)) {
-                            ws->Close();
-                            return;
-                          }
-                          ws->Bind(found->second);
-                        });
-                      });
+  connection->Upgrade(
+      shard, std::move(request),
+      [&options, sid](runtime::Shard& shard, beast::tcp_stream stream, Request request) {
+        auto ws =
+            std::make_shared<WebSocketConnection>(std::move(stream), options.max_http_buffer_size);
+        ws->Accept(std::move(request), "", [&shard, sid](std::shared_ptr<WebSocketConnection> ws) {
+          auto found = shard.sessions.find(sid);
+          if (found == shard.sessions.end() || !found->second->AcceptUpgrade(ws)) {
+            ws->Close();
+            return;
+          }
+          ws->Bind(found->second);
+        });
+      });
 }
 
 }  // namespace sidecar::http

@@ -1,11 +1,10 @@
 #include "sidecar/http/http_connection.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/url/parse.hpp>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -27,7 +26,8 @@ constexpr std::chrono::seconds kWriteTimeout{30};
 std::string_view ContentType(std::string_view file) {
   absl::string_view path = runtime::ToAbsl(file);
   if (absl::EndsWith(path, ".html")) return "text/html; charset=utf-8";
-  if (absl::EndsWith(path, ".js") || absl::EndsWith(path, ".mjs")) return "text/javascript; charset=utf-8";
+  if (absl::EndsWith(path, ".js") || absl::EndsWith(path, ".mjs"))
+    return "text/javascript; charset=utf-8";
   if (absl::EndsWith(path, ".css")) return "text/css; charset=utf-8";
   if (absl::EndsWith(path, ".json")) return "application/json";
   if (absl::EndsWith(path, ".png")) return "image/png";
@@ -37,16 +37,19 @@ std::string_view ContentType(std::string_view file) {
 
 }  // namespace
 
-Response ErrorResponse(const Request& request, http::status status, int code, std::string_view message) {
+Response ErrorResponse(const Request& request, http::status status, int code,
+                       std::string_view message) {
   Response response(status, request.version());
   response.set(http::field::content_type, "application/json");
-  response.body() = absl::StrCat(R"({"code":)", code, R"(,"message":")", runtime::ToAbsl(message), R"("})");
+  response.body() =
+      absl::StrCat(R"({"code":)", code, R"(,"message":")", runtime::ToAbsl(message), R"("})");
   response.keep_alive(request.keep_alive());
   response.prepare_payload();
   return response;
 }
 
-HttpConnection::HttpConnection(tcp::socket socket, runtime::Shard& shard, const ServerContext& context)
+HttpConnection::HttpConnection(tcp::socket socket, runtime::Shard& shard,
+                               const ServerContext& context)
     : stream_(std::move(socket)), shard_(shard), context_(context) {}
 
 void HttpConnection::Start() {
@@ -78,7 +81,8 @@ void HttpConnection::OnRead(beast::error_code error, size_t) {
     Request request;
     request.version(11);
     request.keep_alive(false);
-    Write(ErrorResponse(request, http::status::request_header_fields_too_large, 3, "Headers too large"));
+    Write(ErrorResponse(request, http::status::request_header_fields_too_large, 3,
+                        "Headers too large"));
     return;
   }
   if (error) {
@@ -136,27 +140,30 @@ void HttpConnection::ServeStatic(const Request& request) {
 }
 
 void HttpConnection::Respond(Response response) {
-  boost::asio::dispatch(shard_.io, [self = shared_from_this(), response = std::move(response)]() mutable {
-    self->Write(std::move(response));
-  });
+  boost::asio::dispatch(shard_.io,
+                        [self = shared_from_this(), response = std::move(response)]() mutable {
+                          self->Write(std::move(response));
+                        });
 }
 
 void HttpConnection::Write(Response response) {
   response.set(http::field::server, "socketio-sidecar");
   auto holder = std::make_shared<Response>(std::move(response));
   stream_.expires_after(kWriteTimeout);
-  http::async_write(stream_, *holder, [self = shared_from_this(), holder](beast::error_code error, size_t) {
-    if (error || !holder->keep_alive()) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      return;
-    }
-    self->Read();
-  });
+  http::async_write(stream_, *holder,
+                    [self = shared_from_this(), holder](beast::error_code error, size_t) {
+                      if (error || !holder->keep_alive()) {
+                        beast::error_code ignored;
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+                        return;
+                      }
+                      self->Read();
+                    });
 }
 
-void HttpConnection::Upgrade(runtime::Shard& target, Request request,
-                             std::function<void(runtime::Shard&, beast::tcp_stream, Request)> on_moved) {
+void HttpConnection::Upgrade(
+    runtime::Shard& target, Request request,
+    std::function<void(runtime::Shard&, beast::tcp_stream, Request)> on_moved) {
   if (&target == &shard_) {
     on_moved(shard_, std::move(stream_), std::move(request));
     return;
@@ -168,14 +175,15 @@ void HttpConnection::Upgrade(runtime::Shard& target, Request request,
   if (error) return;
   int descriptor = socket.release(error);
   if (error) return;
-  boost::asio::post(target.io, [&target, protocol = local.protocol(), descriptor,
-                                request = std::move(request), on_moved = std::move(on_moved)]() mutable {
-    tcp::socket moved(target.io);
-    beast::error_code error;
-    moved.assign(protocol, descriptor, error);
-    if (error) return;
-    on_moved(target, beast::tcp_stream(std::move(moved)), std::move(request));
-  });
+  boost::asio::post(target.io,
+                    [&target, protocol = local.protocol(), descriptor, request = std::move(request),
+                     on_moved = std::move(on_moved)]() mutable {
+                      tcp::socket moved(target.io);
+                      beast::error_code error;
+                      moved.assign(protocol, descriptor, error);
+                      if (error) return;
+                      on_moved(target, beast::tcp_stream(std::move(moved)), std::move(request));
+                    });
 }
 
 }  // namespace sidecar::http

@@ -19,8 +19,8 @@ absl::Status Listener::Listen(const tcp::endpoint& endpoint) {
   if (!error) acceptor_.bind(endpoint, error);
   if (!error) acceptor_.listen(boost::asio::socket_base::max_listen_connections, error);
   if (error) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", endpoint.address().to_string(), ":",
-                                               endpoint.port(), ": ", error.message()));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", endpoint.address().to_string(),
+                                               ":", endpoint.port(), ": ", error.message()));
   }
   return absl::OkStatus();
 }
@@ -42,17 +42,18 @@ void Listener::Stop() {
 void Listener::Accept() {
   runtime::Shard& shard = context_.shards.at(next_shard_);
   next_shard_ = (next_shard_ + 1) % context_.shards.size();
-  acceptor_.async_accept(shard.io, [self = shared_from_this(), &shard](boost::system::error_code error,
-                                                                       tcp::socket socket) {
+  acceptor_.async_accept(shard.io, [self = shared_from_this(), &shard](
+                                       boost::system::error_code error, tcp::socket socket) {
     if (error == boost::asio::error::operation_aborted) return;
     if (error) {
       // Typically out of descriptors: refuse for now and keep serving.
       runtime::Log(runtime::LogLevel::kWarning, "accept failed: ", error.message());
     } else {
       socket.set_option(tcp::no_delay(true), error);
-      boost::asio::post(shard.io, [&shard, &context = self->context_, socket = std::move(socket)]() mutable {
-        std::make_shared<HttpConnection>(std::move(socket), shard, context)->Start();
-      });
+      boost::asio::post(
+          shard.io, [&shard, &context = self->context_, socket = std::move(socket)]() mutable {
+            std::make_shared<HttpConnection>(std::move(socket), shard, context)->Start();
+          });
     }
     self->Accept();
   });

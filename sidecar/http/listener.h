@@ -1,8 +1,7 @@
 #pragma once
 
-#include <memory>
-
 #include <boost/asio/ip/tcp.hpp>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "sidecar/http/http_connection.h"

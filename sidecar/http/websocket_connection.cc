@@ -11,7 +11,8 @@ WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_me
     : websocket_(std::move(stream)) {
   websocket_.read_message_max(max_message_bytes);
   // Engine.IO has its own heartbeat; this only bounds the close handshake.
-  websocket::stream_base::timeout timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  websocket::stream_base::timeout timeouts =
+      websocket::stream_base::timeout::suggested(beast::role_type::server);
   timeouts.idle_timeout = websocket::stream_base::none();
   websocket_.set_option(timeouts);
   websocket_.auto_fragment(false);
@@ -38,7 +39,8 @@ void WebSocketConnection::Bind(std::weak_ptr<engineio::Session> session) {
 }
 
 void WebSocketConnection::Read() {
-  websocket_.async_read(buffer_, beast::bind_front_handler(&WebSocketConnection::OnRead, shared_from_this()));
+  websocket_.async_read(
+      buffer_, beast::bind_front_handler(&WebSocketConnection::OnRead, shared_from_this()));
 }
 
 void WebSocketConnection::OnRead(beast::error_code error, size_t) {
@@ -64,8 +66,9 @@ void WebSocketConnection::Write() {
   writing_ = true;
   const engineio::Frame& frame = queue_.front();
   websocket_.binary(frame.binary);
-  websocket_.async_write(boost::asio::buffer(*frame.data),
-                         beast::bind_front_handler(&WebSocketConnection::OnWrite, shared_from_this()));
+  websocket_.async_write(
+      boost::asio::buffer(*frame.data),
+      beast::bind_front_handler(&WebSocketConnection::OnWrite, shared_from_this()));
 }
 
 void WebSocketConnection::OnWrite(beast::error_code error, size_t) {
@@ -89,9 +92,10 @@ void WebSocketConnection::Close() {
 
 void WebSocketConnection::Shutdown() {
   closed_ = true;
-  websocket_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {
-    beast::get_lowest_layer(self->websocket_).close();
-  });
+  websocket_.async_close(websocket::close_code::normal,
+                         [self = shared_from_this()](beast::error_code) {
+                           beast::get_lowest_layer(self->websocket_).close();
+                         });
 }
 
 }  // namespace sidecar::http

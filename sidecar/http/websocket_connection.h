@@ -1,12 +1,11 @@
 #pragma once
 
-#include <deque>
-#include <functional>
-#include <memory>
-
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <deque>
+#include <functional>
+#include <memory>
 
 #include "sidecar/engineio/session.h"
 

@@ -31,9 +31,9 @@ template <typename... Parts>
 void Log(LogLevel level, const Parts&... parts) {
   if (level < MinLogLevel().load(std::memory_order_relaxed)) return;
   static constexpr const char* kNames[] = {"debug", "info", "warning", "error"};
-  std::string line = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                                   absl::UTCTimeZone()),
-                                  " ", kNames[static_cast<int>(level)], " ", Loggable(parts)..., "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   kNames[static_cast<int>(level)], " ", Loggable(parts)..., "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

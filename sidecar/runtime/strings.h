@@ -19,7 +19,9 @@ inline std::string_view ToStd(absl::string_view text) { return {text.data(), tex
 // Transparent hash, so maps keyed by std::string are searched with string_view.
 struct StringHash {
   using is_transparent = void;
-  size_t operator()(std::string_view text) const { return absl::Hash<absl::string_view>{}(ToAbsl(text)); }
+  size_t operator()(std::string_view text) const {
+    return absl::Hash<absl::string_view>{}(ToAbsl(text));
+  }
 };
 
 template <typename Value>

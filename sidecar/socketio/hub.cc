@@ -20,8 +20,8 @@ bool IsReservedEvent(std::string_view name) {
 }
 
 std::string JsonString(std::string_view text) {
-  return nlohmann::json(std::string(text)).dump(-1, ' ', false,
-                                                nlohmann::json::error_handler_t::replace);
+  return nlohmann::json(std::string(text))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -91,9 +91,10 @@ class Client : public engineio::SessionHandler {
 
   void Send(const Packet& packet,
             const std::vector<std::shared_ptr<const std::string>>& attachments = {}) {
-    Send(engineio::Frame{std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))),
-                         false},
-         attachments);
+    Send(
+        engineio::Frame{
+            std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))), false},
+        attachments);
   }
 
   engineio::Session& session() { return session_; }
@@ -339,10 +340,12 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
   absl::StatusOr<EventParts> parts = SplitEvent(data);
   if (!parts.ok()) return;
   if (IsReservedEvent(parts->name)) {
-    Log(LogLevel::kDebug, "socket ", socket.sid, " emitted reserved event ", parts->name, "; dropped");
+    Log(LogLevel::kDebug, "socket ", socket.sid, " emitted reserved event ", parts->name,
+        "; dropped");
     return;
   }
-  if (!socket.backend || !socket.backend->alive()) socket.backend = backends_.Pick(socket.nsp, socket.sid);
+  if (!socket.backend || !socket.backend->alive())
+    socket.backend = backends_.Pick(socket.nsp, socket.sid);
   if (!socket.backend) {
     Log(LogLevel::kWarning, "no backend for ", socket.nsp, "; event ", parts->name, " dropped");
     return;
@@ -354,7 +357,8 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
   event->set_namespace_(socket.nsp);
   event->set_event(std::move(parts->name));
   event->mutable_args()->set_json(std::move(parts->args));
-  for (std::string& attachment : attachments) event->mutable_args()->add_binary(std::move(attachment));
+  for (std::string& attachment : attachments)
+    event->mutable_args()->add_binary(std::move(attachment));
   if (id.has_value()) event->set_ack_id(*id);
   event->set_session_json(socket.session_json);
   socket.backend->Send(std::move(message));
@@ -386,7 +390,8 @@ void Hub::Decide(const pb::ConnectDecision& decision) {
   }
   if (!decision.accept()) {
     Reject(*socket,
-           decision.error_message().empty() ? "Connection rejected by server" : decision.error_message(),
+           decision.error_message().empty() ? "Connection rejected by server"
+                                            : decision.error_message(),
            decision.error_data_json());
     return;
   }
@@ -398,20 +403,21 @@ void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& co
   std::vector<Socket*> sockets = Resolve(plan.nsp, plan.target);
   collector->AddSockets(sockets.size());
   if (!plan.want_ack) {
-    for (Socket* socket : sockets) socket->client->Send(plan.frame, plan.attachments, plan.is_volatile);
+    for (Socket* socket : sockets)
+      socket->client->Send(plan.frame, plan.attachments, plan.is_volatile);
     return;
   }
   auto expected = std::make_shared<std::vector<std::pair<std::string, uint64_t>>>();
   for (Socket* socket : sockets) {
     uint64_t id = socket->next_ack_id++;
-    Packet packet{plan.attachments.empty() ? PacketType::kEvent : PacketType::kBinaryEvent, plan.nsp,
-                  id, plan.attachments.size(), plan.data};
+    Packet packet{plan.attachments.empty() ? PacketType::kEvent : PacketType::kBinaryEvent,
+                  plan.nsp, id, plan.attachments.size(), plan.data};
     socket->pending_acks[id] = collector;
     collector->ExpectAck(socket->sid);
     expected->emplace_back(socket->sid, id);
     socket->client->Send(
-        engineio::Frame{std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))),
-                        false},
+        engineio::Frame{
+            std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))), false},
         plan.attachments, plan.is_volatile);
   }
   if (expected->empty()) return;
@@ -438,7 +444,8 @@ void Hub::Ack(const pb::Ack& ack) {
     attachments.push_back(std::make_shared<const std::string>(binary));
   }
   Packet packet{attachments.empty() ? PacketType::kAck : PacketType::kBinaryAck, socket->nsp,
-                ack.ack_id(), attachments.size(), ack.args().json().empty() ? "[]" : ack.args().json()};
+                ack.ack_id(), attachments.size(),
+                ack.args().json().empty() ? "[]" : ack.args().json()};
   socket->client->Send(packet, attachments);
 }
 
@@ -456,7 +463,8 @@ void Hub::ChangeRooms(const Command& command, bool join,
   }
 }
 
-void Hub::JoinRooms(const pb::JoinRooms& command, const std::shared_ptr<CommandCollector>& collector) {
+void Hub::JoinRooms(const pb::JoinRooms& command,
+                    const std::shared_ptr<CommandCollector>& collector) {
   ChangeRooms(command, /*join=*/true, collector);
 }
 
@@ -476,7 +484,8 @@ void Hub::Disconnect(const pb::Disconnect& command,
   }
 }
 
-void Hub::CloseRoom(const pb::CloseRoom& command, const std::shared_ptr<CommandCollector>& collector) {
+void Hub::CloseRoom(const pb::CloseRoom& command,
+                    const std::shared_ptr<CommandCollector>& collector) {
   auto index = rooms_.find(command.namespace_());
   if (index == rooms_.end()) return;
   const Index::Members* members = index->second.MembersOf(command.room());

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -8,9 +10,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -110,10 +109,13 @@ class Hub {
   void Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& collector);
   void Ack(const pb::Ack& ack);
   void JoinRooms(const pb::JoinRooms& command, const std::shared_ptr<CommandCollector>& collector);
-  void LeaveRooms(const pb::LeaveRooms& command, const std::shared_ptr<CommandCollector>& collector);
-  void Disconnect(const pb::Disconnect& command, const std::shared_ptr<CommandCollector>& collector);
+  void LeaveRooms(const pb::LeaveRooms& command,
+                  const std::shared_ptr<CommandCollector>& collector);
+  void Disconnect(const pb::Disconnect& command,
+                  const std::shared_ptr<CommandCollector>& collector);
   void CloseRoom(const pb::CloseRoom& command, const std::shared_ptr<CommandCollector>& collector);
-  void SetSession(const pb::SetSession& command, const std::shared_ptr<CommandCollector>& collector);
+  void SetSession(const pb::SetSession& command,
+                  const std::shared_ptr<CommandCollector>& collector);
   void GetSocket(const pb::GetSocket& command, const std::shared_ptr<CommandCollector>& collector);
 
   size_t socket_count() const { return sockets_.size(); }

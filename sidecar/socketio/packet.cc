@@ -36,7 +36,9 @@ class Validator : public nlohmann::json_sax<Json> {
     return false;
   }
 
-  bool Complete() const { return seen_root_ && depth_ == 0 && (shape_ != Shape::kEventArray || first_checked_); }
+  bool Complete() const {
+    return seen_root_ && depth_ == 0 && (shape_ != Shape::kEventArray || first_checked_);
+  }
 
  private:
   bool Value(bool is_string) {
@@ -78,8 +80,9 @@ class Validator : public nlohmann::json_sax<Json> {
 
 bool Validate(std::string_view text, Shape shape) {
   Validator validator(shape);
-  bool ok = Json::sax_parse(text.begin(), text.end(), &validator, nlohmann::detail::input_format_t::json,
-                            /*strict=*/true);
+  bool ok =
+      Json::sax_parse(text.begin(), text.end(), &validator, nlohmann::detail::input_format_t::json,
+                      /*strict=*/true);
   return ok && validator.Complete();
 }
 
@@ -110,7 +113,8 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
   if (binary) {
     size_t start = i;
     uint64_t count = 0;
-    while (i < text.size() && IsDigit(text[i]) && i - start < 7) count = count * 10 + (text[i++] - '0');
+    while (i < text.size() && IsDigit(text[i]) && i - start < 7)
+      count = count * 10 + (text[i++] - '0');
     if (i == start || i >= text.size() || text[i] != '-') {
       return absl::InvalidArgumentError("invalid attachment count");
     }

@@ -18,11 +18,10 @@
 //   ack ...       acked with the same arguments
 //   join r / leave r            rooms of the sender; acked with the sockets reached
 //   to_room r x / to_room_except_me r x   "room_message" x to room r (optionally not the sender)
-//   broadcast x / broadcast_others x      "broadcast" x to the namespace (optionally not the sender)
-//   close_room r  acked with the sockets removed
-//   rooms         acked with the sender's rooms
-//   session_set o acked with true; session_get acked with the session
-//   ask_client ms "question" to the sender with an ack request; its answer comes back as
+//   broadcast x / broadcast_others x      "broadcast" x to the namespace (optionally not the
+//   sender) close_room r  acked with the sockets removed rooms         acked with the sender's
+//   rooms session_set o acked with true; session_get acked with the session ask_client ms
+//   "question" to the sender with an ack request; its answer comes back as
 //                 "answer" with the client's arguments, or "answer_timeout"
 //   disconnect_me server-side disconnect of the sender
 //   bad_emit      an Emit with invalid JSON; the sidecar's error comes back as "command_error"
@@ -186,7 +185,8 @@ class Backend {
       return;
     }
     std::string token = auth.is_object() ? auth.value("token", "") : "";
-    if (token == "reject") return Decide(connect, false, "Not authorized", R"({"reason":"bad token"})");
+    if (token == "reject")
+      return Decide(connect, false, "Not authorized", R"({"reason":"bad token"})");
     if (connect.namespace_() == "/private" && token != "secret") {
       return Decide(connect, false, "Private namespace", R"({"reason":"secret needed"})");
     }
@@ -242,7 +242,9 @@ class Backend {
     Json args = Json::parse(event.args().json(), nullptr, false);
     if (!args.is_array()) args = Json::array();
     auto arg = [&](size_t i) { return i < args.size() ? args[i] : Json(); };
-    auto text = [&](size_t i) { return arg(i).is_string() ? arg(i).get<std::string>() : std::string(); };
+    auto text = [&](size_t i) {
+      return arg(i).is_string() ? arg(i).get<std::string>() : std::string();
+    };
 
     if (name == "echo") {
       pb::BackendMessage out;
@@ -307,23 +309,26 @@ class Backend {
       out.mutable_set_session()->set_session_json(arg(0).dump());
       Write(out);
     } else if (name == "session_get") {
-      AckWith(event, "[" + (event.session_json().empty() ? std::string("{}") : event.session_json()) + "]");
+      AckWith(
+          event,
+          "[" + (event.session_json().empty() ? std::string("{}") : event.session_json()) + "]");
     } else if (name == "ask_client") {
       request_timeout_ms_ = arg(0).is_number() ? arg(0).get<uint32_t>() : 2000;
       std::string sid = event.sid();
-      uint64_t id = Expect([this, sid, nsp](const pb::ClientAck* ack, const pb::CommandResult* result) {
-        if (ack != nullptr) {
-          pb::BackendMessage out;
-          auto* emit = out.mutable_emit();
-          emit->set_namespace_(nsp);
-          emit->set_event("answer");
-          *emit->mutable_args() = ack->args();
-          *emit->mutable_target() = ToSid(sid);
-          Write(out);
-        } else if (result != nullptr && result->ack_timed_out_sids_size() > 0) {
-          Emit(nsp, "answer_timeout", "[]", ToSid(sid));
-        }
-      });
+      uint64_t id =
+          Expect([this, sid, nsp](const pb::ClientAck* ack, const pb::CommandResult* result) {
+            if (ack != nullptr) {
+              pb::BackendMessage out;
+              auto* emit = out.mutable_emit();
+              emit->set_namespace_(nsp);
+              emit->set_event("answer");
+              *emit->mutable_args() = ack->args();
+              *emit->mutable_target() = ToSid(sid);
+              Write(out);
+            } else if (result != nullptr && result->ack_timed_out_sids_size() > 0) {
+              Emit(nsp, "answer_timeout", "[]", ToSid(sid));
+            }
+          });
       Emit(nsp, "question", R"(["what is your name?"])", ToSid(sid), id, true);
     } else if (name == "disconnect_me") {
       pb::BackendMessage out;
