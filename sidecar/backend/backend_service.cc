@@ -263,6 +263,17 @@ void BackendService::Dispatch(const std::shared_ptr<BackendStream>& stream, uint
   }
 }
 
+template <typename Command>
+void BackendService::DispatchToTarget(const std::shared_ptr<BackendStream>& stream,
+                                      Command* command, HubCommand<Command> run) {
+  auto shared = std::make_shared<const Command>(std::move(*command));
+  Dispatch(stream, shared->request_id(), ShardsFor(shared->target()), shared,
+           [run](socketio::Hub& hub, const Command& command,
+                 const std::shared_ptr<socketio::CommandCollector>& collector) {
+             (hub.*run)(command, collector);
+           });
+}
+
 namespace {
 
 void Refuse(socketio::BackendLink& stream, uint64_t request_id, pb::Code code,
@@ -374,33 +385,15 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
                [](Hub& hub, const pb::Ack& ack, const Collector&) { hub.Ack(ack); });
       return;
     }
-    case pb::BackendMessage::kJoinRooms: {
-      auto command =
-          std::make_shared<const pb::JoinRooms>(std::move(*message.mutable_join_rooms()));
-      Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
-               [](Hub& hub, const pb::JoinRooms& join, const Collector& collector) {
-                 hub.JoinRooms(join, collector);
-               });
+    case pb::BackendMessage::kJoinRooms:
+      DispatchToTarget(stream, message.mutable_join_rooms(), &Hub::JoinRooms);
       return;
-    }
-    case pb::BackendMessage::kLeaveRooms: {
-      auto command =
-          std::make_shared<const pb::LeaveRooms>(std::move(*message.mutable_leave_rooms()));
-      Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
-               [](Hub& hub, const pb::LeaveRooms& leave, const Collector& collector) {
-                 hub.LeaveRooms(leave, collector);
-               });
+    case pb::BackendMessage::kLeaveRooms:
+      DispatchToTarget(stream, message.mutable_leave_rooms(), &Hub::LeaveRooms);
       return;
-    }
-    case pb::BackendMessage::kDisconnect: {
-      auto command =
-          std::make_shared<const pb::Disconnect>(std::move(*message.mutable_disconnect()));
-      Dispatch(stream, command->request_id(), ShardsFor(command->target()), command,
-               [](Hub& hub, const pb::Disconnect& disconnect, const Collector& collector) {
-                 hub.Disconnect(disconnect, collector);
-               });
+    case pb::BackendMessage::kDisconnect:
+      DispatchToTarget(stream, message.mutable_disconnect(), &Hub::Disconnect);
       return;
-    }
     case pb::BackendMessage::kCloseRoom: {
       auto command =
           std::make_shared<const pb::CloseRoom>(std::move(*message.mutable_close_room()));

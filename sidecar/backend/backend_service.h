@@ -56,6 +56,13 @@ class BackendService final : public pb::Backend::CallbackService {
   template <typename Command, typename Run>
   void Dispatch(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
                 std::vector<uint32_t> shards, std::shared_ptr<const Command> command, Run run);
+  template <typename Command>
+  using HubCommand = void (socketio::Hub::*)(const Command&,
+                                             const std::shared_ptr<socketio::CommandCollector>&);
+  // Commands that select sockets by a Target: run on every shard that may own one.
+  template <typename Command>
+  void DispatchToTarget(const std::shared_ptr<BackendStream>& stream, Command* command,
+                        HubCommand<Command> run);
   std::vector<uint32_t> ShardsFor(const pb::Target& target) const;
   std::vector<uint32_t> ShardOf(const std::string& sid) const;
   std::vector<uint32_t> AllShards() const;
