@@ -124,6 +124,29 @@ check_demo() {
     curl -fsS -o /dev/null "${base}/" || die "the demo page is not served at ${base}/"
     log "check: demo page served at ${base}/"
   fi
+  if ((has_backend)); then
+    check_namespace_connect "${base}"
+  fi
+}
+
+# A Socket.IO CONNECT to "/" over polling is accepted only once the backend has attached and
+# accepted it, so this checks the whole path: client, sidecar, gRPC, backend.
+check_namespace_connect() {
+  local base="$1" attempt handshake sid session reply=""
+  for attempt in $(seq 1 20); do
+    handshake="$(curl -fsS "${base}/socket.io/?EIO=4&transport=polling")" || break
+    sid="$(grep -o '"sid":"[^"]*"' <<<"${handshake}" | cut -d'"' -f4)"
+    session="${base}/socket.io/?EIO=4&transport=polling&sid=${sid}"
+    curl -fsS -o /dev/null -X POST --data-binary 40 "${session}" || break
+    reply="$(curl -fsS --max-time 5 "${session}")" || break
+    if [[ "${reply}" == 40\{* ]]; then
+      log "check: the backend accepted a connection to / (${reply})"
+      return 0
+    fi
+    ((attempt % 5 == 0)) && log "check: waiting for the backend to attach (got ${reply})"
+    sleep 0.25
+  done
+  die "the backend did not accept a connection to / (last reply: ${reply:-none})"
 }
 
 main() {
@@ -144,6 +167,7 @@ main() {
   fi
 
   local backend backend_command=()
+  has_backend=0
   backend="$(find_example_backend)"
   case "${backend}" in
     go:*) backend_command=("$(build_go_example "${backend#go:}")") ;;
@@ -175,6 +199,7 @@ main() {
     log "backend: ${backend_command[*]#"${REPO_ROOT}"/} (SIDECAR_ADDRESS=${GRPC_ADDRESS})"
     SIDECAR_ADDRESS="${GRPC_ADDRESS}" "${backend_command[@]}" &
     children+=($!)
+    has_backend=1
   fi
 
   if ((check_only)); then

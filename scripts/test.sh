@@ -126,7 +126,7 @@ run_suite() {
       return
     fi
     counted_passed=1
-    note="suite passed; its test count was not recognised"
+    [[ "${kind}" == demo ]] || note="suite passed; its test count was not recognised"
   fi
   if ((rc == 0)); then
     record "${name}" PASS "${counted_passed}" "${counted_failed}" "${note}"
