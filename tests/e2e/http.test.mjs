@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
-import { call, connect, startStack } from "./harness.mjs";
+import { io } from "socket.io-client";
+import { call, connect, next, startStack } from "./harness.mjs";
 
 const handshake = (url, init) => fetch(`${url}/socket.io/?EIO=4&transport=polling`, init);
 
@@ -169,9 +170,12 @@ describe("with always_connect and a short ping", () => {
   after(() => stack.stop());
 
   it("accepts first and disconnects when the backend rejects", async () => {
-    const socket = await connect(stack.url, { transports: ["websocket"], auth: { token: "reject" } });
-    const [reason] = await new Promise((resolve) => socket.once("disconnect", (...args) => resolve(args)));
-    assert.equal(reason, "io server disconnect");
+    // Listen before connecting: the disconnect may arrive right behind the accept.
+    const socket = io(stack.url, { transports: ["websocket"], auth: { token: "reject" }, reconnection: false });
+    const connected = next(socket, "connect");
+    const disconnected = next(socket, "disconnect");
+    await connected;
+    assert.equal((await disconnected)[0], "io server disconnect");
   });
 
   it("closes a session whose client stops answering pings, and tells the backend", async () => {
