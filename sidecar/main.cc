@@ -26,7 +26,8 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   backend_config.always_connect = options.always_connect;
   backend_config.connect_decision_timeout_ms =
       static_cast<uint32_t>(options.connect_decision_timeout.count());
-  sidecar::backend::BackendService backend_service(shards, backend_config);
+  sidecar::cluster::Router router(shards);
+  sidecar::backend::BackendService backend_service(shards, router, backend_config);
 
   for (uint32_t i = 0; i < shards.size(); ++i) {
     sidecar::socketio::HubConfig hub_config;

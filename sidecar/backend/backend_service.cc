@@ -210,68 +210,13 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
 
 // --- BackendService ----------------------------------------------------------
 
-BackendService::BackendService(runtime::Shards& shards, BackendServiceConfig config)
-    : shards_(shards), config_(config) {}
+BackendService::BackendService(runtime::Shards& shards, cluster::Router& router,
+                               BackendServiceConfig config)
+    : shards_(shards), router_(router), config_(config) {}
 
 grpc::ServerBidiReactor<pb::BackendMessage, pb::SidecarMessage>* BackendService::Attach(
     grpc::CallbackServerContext*) {
   return new AttachReactor(*this);
-}
-
-std::vector<uint32_t> BackendService::AllShards() const {
-  std::vector<uint32_t> all(shards_.size());
-  for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-  return all;
-}
-
-std::vector<uint32_t> BackendService::ShardOf(const std::string& sid) const {
-  std::optional<uint32_t> shard = runtime::ShardOfId(sid, shards_.size());
-  if (!shard) return {};
-  return {*shard};
-}
-
-// Commands aimed only at sids go to the shards owning them; any room (or no
-// target at all) concerns every shard.
-std::vector<uint32_t> BackendService::ShardsFor(const pb::Target& target) const {
-  if (!target.rooms().empty() || target.sids().empty()) return AllShards();
-  std::vector<uint32_t> shards;
-  for (const std::string& sid : target.sids()) {
-    std::optional<uint32_t> shard = runtime::ShardOfId(sid, shards_.size());
-    if (shard && std::find(shards.begin(), shards.end(), *shard) == shards.end()) {
-      shards.push_back(*shard);
-    }
-  }
-  return shards;
-}
-
-template <typename Command, typename Run>
-void BackendService::Dispatch(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
-                              std::vector<uint32_t> shards, std::shared_ptr<const Command> command,
-                              Run run) {
-  auto collector = std::make_shared<socketio::CommandCollector>(stream, request_id,
-                                                                std::max<size_t>(1, shards.size()));
-  if (shards.empty()) {
-    collector->ShardDone();
-    return;
-  }
-  for (uint32_t index : shards) {
-    runtime::Shard& shard = shards_.at(index);
-    boost::asio::post(shard.io, [&shard, command, collector, run] {
-      run(*shard.hub, *command, collector);
-      collector->ShardDone();
-    });
-  }
-}
-
-template <typename Command>
-void BackendService::DispatchToTarget(const std::shared_ptr<BackendStream>& stream,
-                                      Command* command, HubCommand<Command> run) {
-  auto shared = std::make_shared<const Command>(std::move(*command));
-  Dispatch(stream, shared->request_id(), ShardsFor(shared->target()), shared,
-           [run](socketio::Hub& hub, const Command& command,
-                 const std::shared_ptr<socketio::CommandCollector>& collector) {
-             (hub.*run)(command, collector);
-           });
 }
 
 namespace {
@@ -287,23 +232,65 @@ void Refuse(socketio::BackendLink& stream, uint64_t request_id, pb::Code code,
   stream.Send(std::move(reply));
 }
 
-std::vector<std::shared_ptr<const std::string>> Attachments(const pb::Payload& payload) {
-  std::vector<std::shared_ptr<const std::string>> attachments;
-  attachments.reserve(payload.binary_size());
-  for (const std::string& binary : payload.binary()) {
-    attachments.push_back(std::make_shared<const std::string>(binary));
-  }
-  return attachments;
-}
+// Hands a command's result back to the backend: each client ack as a
+// ClientAck, then a CommandResult when the backend asked for one (request_id)
+// or the command failed.
+class ReplyToBackend : public socketio::OutcomeSink {
+ public:
+  ReplyToBackend(std::shared_ptr<socketio::BackendLink> stream, uint64_t request_id)
+      : stream_(std::move(stream)), request_id_(request_id) {}
 
-bool ValidNamespace(const std::string& nsp) { return !nsp.empty() && nsp[0] == '/'; }
+  void OnClientAck(const std::string& sid, pb::Payload args) override {
+    pb::SidecarMessage message;
+    auto* ack = message.mutable_client_ack();
+    ack->set_request_id(request_id_);
+    ack->set_sid(sid);
+    *ack->mutable_args() = std::move(args);
+    stream_->Send(std::move(message));
+  }
+
+  void OnOutcome(cluster::Outcome outcome) override {
+    if (request_id_ == 0 && outcome.code() == pb::CODE_OK_UNSPECIFIED) return;
+    if (outcome.code() != pb::CODE_OK_UNSPECIFIED) {
+      Log(LogLevel::kWarning, "backend command failed: ", outcome.message());
+    }
+    pb::SidecarMessage message;
+    auto* result = message.mutable_command_result();
+    result->set_request_id(request_id_);
+    result->set_code(outcome.code());
+    result->set_message(std::move(*outcome.mutable_message()));
+    result->set_socket_count(outcome.socket_count());
+    *result->mutable_ack_timed_out_sids() = std::move(*outcome.mutable_ack_timed_out_sids());
+    if (outcome.sockets_size() > 0) *result->mutable_socket() = std::move(outcome.sockets(0));
+    stream_->Send(std::move(message));
+  }
+
+ private:
+  std::shared_ptr<socketio::BackendLink> stream_;
+  uint64_t request_id_;
+};
 
 }  // namespace
 
+void BackendService::PostToOwner(const std::string& sid,
+                                 std::function<void(socketio::Hub&)> run) {
+  if (!runtime::IsLocalId(sid)) return;
+  std::optional<uint32_t> index = runtime::ShardOfId(sid, shards_.size());
+  if (!index) return;
+  runtime::Shard& shard = shards_.at(*index);
+  boost::asio::post(shard.io, [&shard, run = std::move(run)] { run(*shard.hub); });
+}
+
+void BackendService::Run(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
+                         cluster::Command command) {
+  router_.Run(std::make_shared<const cluster::Command>(std::move(command)),
+              std::make_shared<ReplyToBackend>(stream, request_id),
+              /*wait_for_nodes=*/request_id != 0);
+}
+
 void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
                             pb::BackendMessage& message) {
-  using socketio::Hub;
-  using Collector = std::shared_ptr<socketio::CommandCollector>;
+  cluster::Command command;
   switch (message.kind_case()) {
     case pb::BackendMessage::kHello:
       Refuse(*stream, 0, pb::CODE_FAILED_PRECONDITION, "Hello was already sent on this stream");
@@ -320,57 +307,20 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
         Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "ConnectDecision.session_json is not JSON");
         return;
       }
-      auto command = std::make_shared<const pb::ConnectDecision>(
+      auto shared = std::make_shared<const pb::ConnectDecision>(
           std::move(*message.mutable_connect_decision()));
-      Dispatch(stream, 0, ShardOf(command->sid()), command,
-               [](Hub& hub, const pb::ConnectDecision& decision, const Collector&) {
-                 hub.Decide(decision);
-               });
+      PostToOwner(shared->sid(), [shared](socketio::Hub& hub) { hub.Decide(*shared); });
       return;
     }
     case pb::BackendMessage::kEmit: {
       const pb::Emit& emit = message.emit();
-      if (!ValidNamespace(emit.namespace_())) {
-        Refuse(*stream, emit.request_id(), pb::CODE_INVALID_ARGUMENT,
-               "Emit.namespace must start with '/'");
-        return;
-      }
-      if (emit.event().empty()) {
-        Refuse(*stream, emit.request_id(), pb::CODE_INVALID_ARGUMENT, "Emit.event is empty");
-        return;
-      }
       if (emit.want_ack() && emit.request_id() == 0) {
         Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "Emit.want_ack needs a request_id");
         return;
       }
-      absl::StatusOr<std::string> data = socketio::JoinEvent(emit.event(), emit.args().json());
-      if (!data.ok()) {
-        Refuse(*stream, emit.request_id(), pb::CODE_INVALID_ARGUMENT,
-               absl::StrCat("Emit.args.json: ", data.status().message()));
-        return;
-      }
-      auto plan = std::make_shared<socketio::EmitPlan>();
-      plan->nsp = emit.namespace_();
-      plan->target = emit.target();
-      plan->attachments = Attachments(emit.args());
-      plan->want_ack = emit.want_ack();
-      plan->ack_timeout =
-          std::chrono::milliseconds(emit.ack_timeout_ms() > 0 ? emit.ack_timeout_ms() : 10000);
-      plan->is_volatile = emit.is_volatile();
-      socketio::Packet packet{plan->attachments.empty() ? socketio::PacketType::kEvent
-                                                        : socketio::PacketType::kBinaryEvent,
-                              plan->nsp, std::nullopt, plan->attachments.size(), *data};
-      plan->frame = engineio::Frame{
-          std::make_shared<const std::string>(absl::StrCat("4", socketio::EncodePacket(packet))),
-          false};
-      plan->data = *std::move(data);
-      std::vector<uint32_t> shards = ShardsFor(plan->target);
-      Dispatch(stream, emit.request_id(), std::move(shards),
-               std::shared_ptr<const socketio::EmitPlan>(plan),
-               [](Hub& hub, const socketio::EmitPlan& plan, const Collector& collector) {
-                 hub.Emit(plan, collector);
-               });
-      return;
+      uint64_t request_id = emit.request_id();
+      *command.mutable_emit() = std::move(*message.mutable_emit());
+      return Run(stream, request_id, std::move(command));
     }
     case pb::BackendMessage::kAck: {
       absl::StatusOr<std::string> args = socketio::ValidateArgs(message.ack().args().json());
@@ -380,28 +330,29 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
         return;
       }
       message.mutable_ack()->mutable_args()->set_json(*std::move(args));
-      auto command = std::make_shared<const pb::Ack>(std::move(*message.mutable_ack()));
-      Dispatch(stream, 0, ShardOf(command->sid()), command,
-               [](Hub& hub, const pb::Ack& ack, const Collector&) { hub.Ack(ack); });
+      auto shared = std::make_shared<const pb::Ack>(std::move(*message.mutable_ack()));
+      PostToOwner(shared->sid(), [shared](socketio::Hub& hub) { hub.Ack(*shared); });
       return;
     }
-    case pb::BackendMessage::kJoinRooms:
-      DispatchToTarget(stream, message.mutable_join_rooms(), &Hub::JoinRooms);
-      return;
-    case pb::BackendMessage::kLeaveRooms:
-      DispatchToTarget(stream, message.mutable_leave_rooms(), &Hub::LeaveRooms);
-      return;
-    case pb::BackendMessage::kDisconnect:
-      DispatchToTarget(stream, message.mutable_disconnect(), &Hub::Disconnect);
-      return;
+    case pb::BackendMessage::kJoinRooms: {
+      uint64_t request_id = message.join_rooms().request_id();
+      *command.mutable_join_rooms() = std::move(*message.mutable_join_rooms());
+      return Run(stream, request_id, std::move(command));
+    }
+    case pb::BackendMessage::kLeaveRooms: {
+      uint64_t request_id = message.leave_rooms().request_id();
+      *command.mutable_leave_rooms() = std::move(*message.mutable_leave_rooms());
+      return Run(stream, request_id, std::move(command));
+    }
+    case pb::BackendMessage::kDisconnect: {
+      uint64_t request_id = message.disconnect().request_id();
+      *command.mutable_disconnect() = std::move(*message.mutable_disconnect());
+      return Run(stream, request_id, std::move(command));
+    }
     case pb::BackendMessage::kCloseRoom: {
-      auto command =
-          std::make_shared<const pb::CloseRoom>(std::move(*message.mutable_close_room()));
-      Dispatch(stream, command->request_id(), AllShards(), command,
-               [](Hub& hub, const pb::CloseRoom& close, const Collector& collector) {
-                 hub.CloseRoom(close, collector);
-               });
-      return;
+      uint64_t request_id = message.close_room().request_id();
+      *command.mutable_close_room() = std::move(*message.mutable_close_room());
+      return Run(stream, request_id, std::move(command));
     }
     case pb::BackendMessage::kSetSession: {
       const pb::SetSession& set = message.set_session();
@@ -416,34 +367,14 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
                "SetSession.session_json is not JSON");
         return;
       }
-      auto command =
-          std::make_shared<const pb::SetSession>(std::move(*message.mutable_set_session()));
-      std::vector<uint32_t> shards = ShardOf(command->sid());
-      if (shards.empty()) {
-        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND,
-               absl::StrCat("no socket ", command->sid()));
-        return;
-      }
-      Dispatch(stream, command->request_id(), std::move(shards), command,
-               [](Hub& hub, const pb::SetSession& set, const Collector& collector) {
-                 hub.SetSession(set, collector);
-               });
-      return;
+      uint64_t request_id = set.request_id();
+      *command.mutable_set_session() = std::move(*message.mutable_set_session());
+      return Run(stream, request_id, std::move(command));
     }
     case pb::BackendMessage::kGetSocket: {
-      auto command =
-          std::make_shared<const pb::GetSocket>(std::move(*message.mutable_get_socket()));
-      std::vector<uint32_t> shards = ShardOf(command->sid());
-      if (shards.empty()) {
-        Refuse(*stream, command->request_id(), pb::CODE_NOT_FOUND,
-               absl::StrCat("no socket ", command->sid()));
-        return;
-      }
-      Dispatch(stream, command->request_id(), std::move(shards), command,
-               [](Hub& hub, const pb::GetSocket& get, const Collector& collector) {
-                 hub.GetSocket(get, collector);
-               });
-      return;
+      uint64_t request_id = message.get_socket().request_id();
+      *command.mutable_get_socket() = std::move(*message.mutable_get_socket());
+      return Run(stream, request_id, std::move(command));
     }
     case pb::BackendMessage::KIND_NOT_SET:
       Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "empty BackendMessage");

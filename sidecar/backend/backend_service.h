@@ -2,11 +2,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
 #include <vector>
 
+#include "sidecar/cluster/router.h"
 #include "sidecar/runtime/shards.h"
 #include "sidecar/socketio/hub.h"
 #include "socketio/sidecar/v1/sidecar.grpc.pb.h"
@@ -41,7 +43,7 @@ struct BackendServiceConfig {
 // work posted to the shards that own the sockets concerned.
 class BackendService final : public pb::Backend::CallbackService {
  public:
-  BackendService(runtime::Shards& shards, BackendServiceConfig config);
+  BackendService(runtime::Shards& shards, cluster::Router& router, BackendServiceConfig config);
 
   grpc::ServerBidiReactor<pb::BackendMessage, pb::SidecarMessage>* Attach(
       grpc::CallbackServerContext* context) override;
@@ -51,23 +53,15 @@ class BackendService final : public pb::Backend::CallbackService {
  private:
   friend class AttachReactor;
 
-  // Validates and runs one command; an error status names what was wrong.
+  // Validates and runs one command; what fails is reported to the backend.
   void Handle(const std::shared_ptr<BackendStream>& stream, pb::BackendMessage& message);
-  template <typename Command, typename Run>
-  void Dispatch(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
-                std::vector<uint32_t> shards, std::shared_ptr<const Command> command, Run run);
-  template <typename Command>
-  using HubCommand = void (socketio::Hub::*)(const Command&,
-                                             const std::shared_ptr<socketio::CommandCollector>&);
-  // Commands that select sockets by a Target: run on every shard that may own one.
-  template <typename Command>
-  void DispatchToTarget(const std::shared_ptr<BackendStream>& stream, Command* command,
-                        HubCommand<Command> run);
-  std::vector<uint32_t> ShardsFor(const pb::Target& target) const;
-  std::vector<uint32_t> ShardOf(const std::string& sid) const;
-  std::vector<uint32_t> AllShards() const;
+  void Run(const std::shared_ptr<BackendStream>& stream, uint64_t request_id,
+           cluster::Command command);
+  // Runs on the shard owning a socket of this node (connect decisions, acks).
+  void PostToOwner(const std::string& sid, std::function<void(socketio::Hub&)> run);
 
   runtime::Shards& shards_;
+  cluster::Router& router_;
   BackendServiceConfig config_;
   BackendRegistry registry_;
 };

@@ -85,6 +85,12 @@ class RoomIndex {
     }
   }
 
+  // Calls fn(room, member count) for each non-empty room.
+  template <typename Fn>
+  void ForEachRoom(Fn&& fn) const {
+    for (const auto& [room, members] : members_of_) fn(room, members.size());
+  }
+
   size_t member_count() const { return rooms_of_.size(); }
   size_t room_count() const { return members_of_.size(); }
 

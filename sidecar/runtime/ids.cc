@@ -28,22 +28,54 @@ void RandomBytes(uint8_t* out, size_t n) {
   used += n;
 }
 
+void FillRandom(char* out, size_t n) {
+  std::array<uint8_t, kIdLength> random;
+  RandomBytes(random.data(), n);
+  for (size_t i = 0; i < n; ++i) out[i] = kAlphabet[random[i] & 63];
+}
+
+bool InAlphabet(std::string_view text) {
+  return text.find_first_not_of(kAlphabet) == std::string_view::npos;
+}
+
+std::string& LocalNode() {
+  static std::string node = NewNodeId();
+  return node;
+}
+
 }  // namespace
 
+std::string NewNodeId() {
+  std::string node(kNodeIdLength, '\0');
+  FillRandom(node.data(), node.size());
+  return node;
+}
+
+bool IsValidNodeId(std::string_view node) {
+  return node.size() == kNodeIdLength && InAlphabet(node);
+}
+
+void SetLocalNodeId(std::string_view node) { LocalNode() = std::string(node); }
+
+const std::string& LocalNodeId() { return LocalNode(); }
+
 std::string NewId(uint32_t shard) {
-  std::array<uint8_t, kIdLength - 1> random;
-  RandomBytes(random.data(), random.size());
   std::string id(kIdLength, '\0');
   id[0] = kAlphabet[shard % kAlphabet.size()];
-  for (size_t i = 1; i < kIdLength; ++i) id[i] = kAlphabet[random[i - 1] & 63];
+  LocalNode().copy(id.data() + 1, kNodeIdLength);
+  FillRandom(id.data() + 1 + kNodeIdLength, kIdLength - 1 - kNodeIdLength);
   return id;
 }
 
+std::optional<std::string_view> NodeOfId(std::string_view id) {
+  if (id.size() != kIdLength || !InAlphabet(id)) return std::nullopt;
+  return id.substr(1, kNodeIdLength);
+}
+
+bool IsLocalId(std::string_view id) { return NodeOfId(id) == LocalNode(); }
+
 std::optional<uint32_t> ShardOfId(std::string_view id, uint32_t shard_count) {
-  if (id.size() != kIdLength) return std::nullopt;
-  for (char c : id) {
-    if (kAlphabet.find(c) == std::string_view::npos) return std::nullopt;
-  }
+  if (id.size() != kIdLength || !InAlphabet(id)) return std::nullopt;
   size_t index = kAlphabet.find(id[0]);
   if (index >= shard_count) return std::nullopt;
   return static_cast<uint32_t>(index);

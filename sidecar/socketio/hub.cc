@@ -1,5 +1,6 @@
 #include "sidecar/socketio/hub.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -152,15 +153,23 @@ class Client : public engineio::SessionHandler {
 
 // --- CommandCollector --------------------------------------------------------
 
-CommandCollector::CommandCollector(std::shared_ptr<BackendLink> reply_to, uint64_t request_id,
-                                   size_t shards)
-    : reply_to_(std::move(reply_to)), request_id_(request_id), shards_left_(shards) {
-  result_.set_request_id(request_id);
+CommandCollector::CommandCollector(std::shared_ptr<OutcomeSink> sink, size_t parts)
+    : sink_(std::move(sink)), parts_left_(parts) {}
+
+void CommandCollector::AddParts(size_t count) {
+  std::lock_guard lock(mutex_);
+  parts_left_ += count;
+}
+
+void CommandCollector::PartDone() {
+  std::unique_lock lock(mutex_);
+  if (parts_left_ > 0) --parts_left_;
+  MaybeFinishLocked(lock);
 }
 
 void CommandCollector::AddSockets(size_t count) {
   std::lock_guard lock(mutex_);
-  result_.set_socket_count(result_.socket_count() + count);
+  outcome_.set_socket_count(outcome_.socket_count() + count);
 }
 
 void CommandCollector::ExpectAck(const std::string& sid) {
@@ -171,48 +180,154 @@ void CommandCollector::ExpectAck(const std::string& sid) {
 void CommandCollector::AckReceived(const std::string& sid, pb::Payload args) {
   std::unique_lock lock(mutex_);
   if (finished_ || awaiting_acks_.erase(sid) == 0) return;
-  // Sent under the lock so the ClientAck always precedes the CommandResult.
-  pb::SidecarMessage message;
-  auto* ack = message.mutable_client_ack();
-  ack->set_request_id(request_id_);
-  ack->set_sid(sid);
-  *ack->mutable_args() = std::move(args);
-  reply_to_->Send(std::move(message));
+  // Handed over under the lock so that every ack precedes the outcome.
+  sink_->OnClientAck(sid, std::move(args));
   MaybeFinishLocked(lock);
 }
 
 void CommandCollector::AckTimedOut(const std::string& sid) {
   std::unique_lock lock(mutex_);
   if (finished_ || awaiting_acks_.erase(sid) == 0) return;
-  result_.add_ack_timed_out_sids(sid);
+  outcome_.add_ack_timed_out_sids(sid);
   MaybeFinishLocked(lock);
 }
 
-void CommandCollector::SetSocket(pb::SocketInfo info) {
+void CommandCollector::AddSocket(pb::SocketInfo info) {
   std::lock_guard lock(mutex_);
-  *result_.mutable_socket() = std::move(info);
+  *outcome_.add_sockets() = std::move(info);
+}
+
+void CommandCollector::AddRoom(const std::string& name, size_t members) {
+  std::lock_guard lock(mutex_);
+  rooms_[name] += members;
+}
+
+void CommandCollector::AddShardStats(size_t clients, const runtime::StringMap<size_t>& sockets,
+                                     const runtime::StringMap<std::vector<std::string>>& rooms) {
+  std::lock_guard lock(mutex_);
+  has_local_stats_ = true;
+  local_node_.set_client_count(local_node_.client_count() + clients);
+  for (const auto& [nsp, count] : sockets) local_sockets_[nsp] += count;
+  for (const auto& [nsp, names] : rooms) local_rooms_[nsp].insert(names.begin(), names.end());
 }
 
 void CommandCollector::Fail(pb::Code code, std::string message) {
   std::lock_guard lock(mutex_);
-  result_.set_code(code);
-  result_.set_message(std::move(message));
+  outcome_.set_code(code);
+  outcome_.set_message(std::move(message));
 }
 
-void CommandCollector::ShardDone() {
+void CommandCollector::RemoteAck(const std::string& sid, pb::Payload args) {
+  std::lock_guard lock(mutex_);
+  if (!finished_) sink_->OnClientAck(sid, std::move(args));
+}
+
+void CommandCollector::RemoteOutcome(const cluster::Outcome& part) {
   std::unique_lock lock(mutex_);
-  if (shards_left_ > 0) --shards_left_;
+  if (finished_) return;
+  // A socket lives on one node, so a failure elsewhere (e.g. NOT_FOUND) only
+  // counts when nobody found it.
+  if (part.code() != pb::CODE_OK_UNSPECIFIED && outcome_.code() == pb::CODE_OK_UNSPECIFIED &&
+      part.code() != pb::CODE_NOT_FOUND) {
+    outcome_.set_code(part.code());
+    outcome_.set_message(part.message());
+  }
+  outcome_.set_socket_count(outcome_.socket_count() + part.socket_count());
+  for (const std::string& sid : part.ack_timed_out_sids()) outcome_.add_ack_timed_out_sids(sid);
+  for (const pb::SocketInfo& info : part.sockets()) *outcome_.add_sockets() = info;
+  for (const pb::RoomInfo& room : part.rooms()) rooms_[room.name()] += room.socket_count();
+  for (const pb::NodeStats& node : part.nodes()) *outcome_.add_nodes() = node;
+  if (parts_left_ > 0) --parts_left_;
+  MaybeFinishLocked(lock);
+}
+
+void CommandCollector::Expire(std::string why) {
+  std::unique_lock lock(mutex_);
+  if (finished_) return;
+  for (const std::string& sid : awaiting_acks_) outcome_.add_ack_timed_out_sids(sid);
+  awaiting_acks_.clear();
+  if (parts_left_ > 0) {
+    outcome_.set_code(pb::CODE_DEADLINE_EXCEEDED);
+    outcome_.set_message(std::move(why));
+  }
+  parts_left_ = 0;
   MaybeFinishLocked(lock);
 }
 
 void CommandCollector::MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
-  if (finished_ || shards_left_ > 0 || !awaiting_acks_.empty()) return;
+  if (finished_ || parts_left_ > 0 || !awaiting_acks_.empty()) return;
   finished_ = true;
-  if (request_id_ == 0 && result_.code() == pb::CODE_OK_UNSPECIFIED) return;
-  pb::SidecarMessage message;
-  *message.mutable_command_result() = std::move(result_);
+  // Found somewhere: a NOT_FOUND from a shard or node that does not own it is no failure.
+  if (outcome_.code() == pb::CODE_NOT_FOUND && outcome_.sockets_size() > 0) {
+    outcome_.clear_code();
+    outcome_.clear_message();
+  }
+  std::vector<std::pair<std::string, size_t>> rooms(rooms_.begin(), rooms_.end());
+  std::sort(rooms.begin(), rooms.end());
+  for (auto& [name, count] : rooms) {
+    pb::RoomInfo* room = outcome_.add_rooms();
+    room->set_name(name);
+    room->set_socket_count(static_cast<uint32_t>(count));
+  }
+  if (has_local_stats_) {
+    std::vector<std::string> names;
+    for (const auto& [nsp, count] : local_sockets_) names.push_back(nsp);
+    for (const auto& [nsp, rooms] : local_rooms_) {
+      if (!local_sockets_.contains(nsp)) names.push_back(nsp);
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& nsp : names) {
+      pb::NamespaceStats* stats = local_node_.add_namespaces();
+      stats->set_namespace_(nsp);
+      auto sockets = local_sockets_.find(nsp);
+      stats->set_socket_count(sockets == local_sockets_.end() ? 0 : sockets->second);
+      auto rooms = local_rooms_.find(nsp);
+      stats->set_room_count(rooms == local_rooms_.end() ? 0 : rooms->second.size());
+    }
+    *outcome_.add_nodes() = std::move(local_node_);
+  }
+  auto& sockets = *outcome_.mutable_sockets();
+  std::sort(sockets.begin(), sockets.end(),
+            [](const pb::SocketInfo& a, const pb::SocketInfo& b) { return a.sid() < b.sid(); });
+  auto& nodes = *outcome_.mutable_nodes();
+  std::sort(nodes.begin(), nodes.end(), [](const pb::NodeStats& a, const pb::NodeStats& b) {
+    return a.node_id() < b.node_id();
+  });
+  cluster::Outcome outcome = std::move(outcome_);
   lock.unlock();
-  if (reply_to_) reply_to_->Send(std::move(message));
+  sink_->OnOutcome(std::move(outcome));
+}
+
+// --- EmitPlan ----------------------------------------------------------------
+
+absl::StatusOr<std::shared_ptr<const EmitPlan>> MakeEmitPlan(const pb::Emit& emit) {
+  if (emit.namespace_().empty() || emit.namespace_()[0] != '/') {
+    return absl::InvalidArgumentError("Emit.namespace must start with '/'");
+  }
+  if (emit.event().empty()) return absl::InvalidArgumentError("Emit.event is empty");
+  absl::StatusOr<std::string> data = JoinEvent(emit.event(), emit.args().json());
+  if (!data.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("Emit.args.json: ", data.status().message()));
+  }
+  auto plan = std::make_shared<EmitPlan>();
+  plan->nsp = emit.namespace_();
+  plan->target = emit.target();
+  for (const std::string& binary : emit.args().binary()) {
+    plan->attachments.push_back(std::make_shared<const std::string>(binary));
+  }
+  plan->want_ack = emit.want_ack();
+  plan->ack_timeout = AckTimeout(emit);
+  plan->is_volatile = emit.is_volatile();
+  Packet packet{plan->attachments.empty() ? PacketType::kEvent : PacketType::kBinaryEvent,
+                plan->nsp, std::nullopt, plan->attachments.size(), *data};
+  plan->frame = engineio::Frame{
+      std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))), false};
+  plan->data = *std::move(data);
+  return plan;
+}
+
+std::chrono::milliseconds AckTimeout(const pb::Emit& emit) {
+  return std::chrono::milliseconds(emit.ack_timeout_ms() > 0 ? emit.ack_timeout_ms() : 10000);
 }
 
 // --- Hub ---------------------------------------------------------------------
@@ -507,24 +622,60 @@ void Hub::SetSession(const pb::SetSession& command,
   collector->AddSockets(1);
 }
 
+pb::SocketInfo Hub::Describe(Socket& socket) const {
+  pb::SocketInfo info;
+  info.set_sid(socket.sid);
+  info.set_namespace_(socket.nsp);
+  if (auto index = rooms_.find(socket.nsp); index != rooms_.end()) {
+    for (std::string& room : index->second.RoomsOf(&socket)) {
+      info.add_rooms(std::move(room));
+    }
+  }
+  info.set_session_json(socket.session_json);
+  *info.mutable_handshake() = *socket.client->handshake();
+  return info;
+}
+
 void Hub::GetSocket(const pb::GetSocket& command,
                     const std::shared_ptr<CommandCollector>& collector) {
   Socket* socket = Find(command.sid(), command.namespace_());
-  if (socket == nullptr) {
+  if (socket == nullptr || !socket->connected) {
     collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", command.sid(), " in namespace ",
                                                      command.namespace_()));
     return;
   }
-  pb::SocketInfo info;
-  info.set_sid(socket->sid);
-  info.set_namespace_(socket->nsp);
-  if (auto index = rooms_.find(socket->nsp); index != rooms_.end()) {
-    for (std::string& room : index->second.RoomsOf(socket)) info.add_rooms(std::move(room));
-  }
-  info.set_session_json(socket->session_json);
-  *info.mutable_handshake() = *socket->client->handshake();
   collector->AddSockets(1);
-  collector->SetSocket(std::move(info));
+  collector->AddSocket(Describe(*socket));
+}
+
+void Hub::ListSockets(const pb::ListSocketsRequest& command,
+                      const std::shared_ptr<CommandCollector>& collector) {
+  std::vector<Socket*> sockets = Resolve(command.namespace_(), command.target());
+  collector->AddSockets(sockets.size());
+  for (Socket* socket : sockets) collector->AddSocket(Describe(*socket));
+}
+
+void Hub::ListRooms(const pb::ListRoomsRequest& command,
+                    const std::shared_ptr<CommandCollector>& collector) {
+  auto index = rooms_.find(command.namespace_());
+  if (index == rooms_.end()) return;
+  index->second.ForEachRoom([&](const std::string& room, size_t members) {
+    // Every socket's own room is left out, as socket.io's adapter.rooms users expect.
+    if (!sockets_.contains(room)) collector->AddRoom(room, members);
+  });
+}
+
+void Hub::Stats(size_t clients, const std::shared_ptr<CommandCollector>& collector) {
+  runtime::StringMap<size_t> sockets;
+  runtime::StringMap<std::vector<std::string>> rooms;
+  for (const auto& [nsp, index] : rooms_) {
+    sockets[nsp] = index.member_count();
+    std::vector<std::string>& names = rooms[nsp];
+    index.ForEachRoom([&](const std::string& room, size_t) {
+      if (!sockets_.contains(room)) names.push_back(room);
+    });
+  }
+  collector->AddShardStats(clients, sockets, rooms);
 }
 
 }  // namespace sidecar::socketio

@@ -13,14 +13,18 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "sidecar/engineio/session.h"
 #include "sidecar/rooms/room_index.h"
 #include "sidecar/runtime/strings.h"
+#include "sidecar/cluster/cluster.pb.h"
+#include "socketio/sidecar/v1/admin.pb.h"
 #include "socketio/sidecar/v1/sidecar.pb.h"
 
 namespace sidecar::socketio {
 
 namespace pb = ::socketio::sidecar::v1;
+namespace cluster = ::socketio::sidecar::cluster;
 
 // One attached backend stream, as the Socket.IO layer sees it (implemented by
 // the backend layer). Thread-safe.
@@ -41,31 +45,62 @@ class BackendDirectory {
   virtual std::shared_ptr<BackendLink> Pick(std::string_view nsp, std::string_view sid) const = 0;
 };
 
-// Gathers the outcome of one backend command across shards and answers the
-// backend with one CommandResult (when it asked, or when something failed).
+// Where the result of one command goes: a backend stream, an Admin call, or
+// the node that sent the command over the cluster.
+class OutcomeSink {
+ public:
+  virtual ~OutcomeSink() = default;
+  // A client answered an emit that wanted acks; called as answers arrive,
+  // always before OnOutcome.
+  virtual void OnClientAck(const std::string& sid, pb::Payload args) = 0;
+  // Once, when every part has reported or the wait for them expired.
+  virtual void OnOutcome(cluster::Outcome outcome) = 0;
+};
+
+// Gathers the result of one command from its parts (the shards that run it
+// here, and the other nodes of a cluster) and hands it to a sink. Thread-safe.
 class CommandCollector {
  public:
-  CommandCollector(std::shared_ptr<BackendLink> reply_to, uint64_t request_id, size_t shards);
+  CommandCollector(std::shared_ptr<OutcomeSink> sink, size_t parts);
+
+  // More parts will report; call before the count could drop to zero.
+  void AddParts(size_t count);
+  // One part finished (acks it expects may still be outstanding).
+  void PartDone();
 
   void AddSockets(size_t count);
   void ExpectAck(const std::string& sid);
-  // A client answered: forwards its ack to the backend.
   void AckReceived(const std::string& sid, pb::Payload args);
   void AckTimedOut(const std::string& sid);
-  void SetSocket(pb::SocketInfo info);
+  void AddSocket(pb::SocketInfo info);
+  void AddRoom(const std::string& name, size_t members);
+  // Stats of this node's shards: sessions, and sockets and rooms per namespace.
+  void AddShardStats(size_t clients, const runtime::StringMap<size_t>& sockets,
+                     const runtime::StringMap<std::vector<std::string>>& rooms);
   void Fail(pb::Code code, std::string message);
-  // One shard finished its part (acks may still be outstanding).
-  void ShardDone();
+
+  // Another node's part: its acks as they come, then its outcome.
+  void RemoteAck(const std::string& sid, pb::Payload args);
+  void RemoteOutcome(const cluster::Outcome& outcome);
+  // Stops waiting for the parts that have not reported.
+  void Expire(std::string why);
+
+  // Node-level facts for Stats, filled in by whoever starts the command.
+  pb::NodeStats& local_node() { return local_node_; }
 
  private:
   void MaybeFinishLocked(std::unique_lock<std::mutex>& lock);
 
-  std::shared_ptr<BackendLink> reply_to_;
-  uint64_t request_id_;
+  std::shared_ptr<OutcomeSink> sink_;
   std::mutex mutex_;
-  size_t shards_left_;
+  size_t parts_left_;
   absl::flat_hash_set<std::string> awaiting_acks_;
-  pb::CommandResult result_;
+  cluster::Outcome outcome_;
+  runtime::StringMap<size_t> rooms_;
+  bool has_local_stats_ = false;
+  pb::NodeStats local_node_;
+  runtime::StringMap<size_t> local_sockets_;
+  runtime::StringMap<runtime::StringSet> local_rooms_;
   bool finished_ = false;
 };
 
@@ -82,6 +117,12 @@ struct EmitPlan {
   std::chrono::milliseconds ack_timeout{0};
   bool is_volatile = false;
 };
+
+// Validates an Emit command and prepares it for every shard: the event array
+// checked, and the frame for emits without acks encoded once.
+absl::StatusOr<std::shared_ptr<const EmitPlan>> MakeEmitPlan(const pb::Emit& emit);
+// How long an emit waits for acks: `ack_timeout_ms`, or 10 s when it is 0.
+std::chrono::milliseconds AckTimeout(const pb::Emit& emit);
 
 struct HubConfig {
   uint32_t shard = 0;
@@ -117,6 +158,12 @@ class Hub {
   void SetSession(const pb::SetSession& command,
                   const std::shared_ptr<CommandCollector>& collector);
   void GetSocket(const pb::GetSocket& command, const std::shared_ptr<CommandCollector>& collector);
+  void ListSockets(const pb::ListSocketsRequest& command,
+                   const std::shared_ptr<CommandCollector>& collector);
+  void ListRooms(const pb::ListRoomsRequest& command,
+                 const std::shared_ptr<CommandCollector>& collector);
+  // This shard's part of Stats; `clients` is its Engine.IO session count.
+  void Stats(size_t clients, const std::shared_ptr<CommandCollector>& collector);
 
   size_t socket_count() const { return sockets_.size(); }
 
@@ -128,6 +175,7 @@ class Hub {
   // change rooms while acting on them.
   std::vector<Socket*> Resolve(std::string_view nsp, const pb::Target& target) const;
   Socket* Find(std::string_view sid, std::string_view nsp) const;
+  pb::SocketInfo Describe(Socket& socket) const;
   // JoinRooms and LeaveRooms: the same selection, a different room operation.
   template <typename Command>
   void ChangeRooms(const Command& command, bool join,

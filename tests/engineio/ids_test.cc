@@ -62,13 +62,13 @@ TEST(NewId, NeverRepeatsAcrossThreads) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kIdsPerThread));
 }
 
-TEST(NewId, UsesTheWholeAlphabetAfterTheShardCharacter) {
-  // 10000 ids give 190000 random characters, about 3000 of each: a missing
+TEST(NewId, UsesTheWholeAlphabetAfterTheShardAndNodeCharacters) {
+  // 10000 ids give 150000 random characters, about 2300 of each: a missing
   // character would mean a biased or broken generator.
   std::set<char> used;
   for (int i = 0; i < 10000; ++i) {
     std::string id = NewId(0);
-    used.insert(id.begin() + 1, id.end());
+    used.insert(id.begin() + 1 + kNodeIdLength, id.end());
   }
   EXPECT_EQ(used.size(), kAlphabet.size());
 }
@@ -125,6 +125,34 @@ TEST(ShardOfId, RejectsAnIdWithCharactersOutsideTheAlphabet) {
     ASSERT_EQ(id.size(), 20u);
     EXPECT_EQ(ShardOfId(id, 64), std::nullopt) << id;
   }
+}
+
+TEST(NodeOfId, NamesTheNodeThatMadeTheId) {
+  std::string id = NewId(3);
+  EXPECT_THAT(NodeOfId(id), Optional(std::string_view(LocalNodeId())));
+  EXPECT_TRUE(IsLocalId(id));
+}
+
+TEST(NodeOfId, TellsIdsOfAnotherNodeApart) {
+  std::string id = NewId(0);
+  std::string other = LocalNodeId() == "ZZZZ" ? "YYYY" : "ZZZZ";
+  id.replace(1, kNodeIdLength, other);
+  EXPECT_THAT(NodeOfId(id), Optional(std::string_view(other)));
+  EXPECT_FALSE(IsLocalId(id));
+}
+
+TEST(NodeOfId, RejectsStringsThatAreNotIds) {
+  EXPECT_EQ(NodeOfId(""), std::nullopt);
+  EXPECT_EQ(NodeOfId("AAAAAAAAAAAAAAAAAAA="), std::nullopt);
+  EXPECT_FALSE(IsLocalId("short"));
+}
+
+TEST(NodeId, IsFourCharactersOfTheIdAlphabet) {
+  EXPECT_TRUE(IsValidNodeId(NewNodeId()));
+  EXPECT_TRUE(IsValidNodeId("a-Z_"));
+  EXPECT_FALSE(IsValidNodeId("abc"));
+  EXPECT_FALSE(IsValidNodeId("abcde"));
+  EXPECT_FALSE(IsValidNodeId("ab.c"));
 }
 
 }  // namespace

@@ -1,0 +1,235 @@
+#include "sidecar/cluster/router.h"
+
+#include <boost/asio/post.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "sidecar/runtime/ids.h"
+
+namespace sidecar::cluster {
+namespace {
+
+using socketio::CommandCollector;
+
+// How long a node waits for the others' answers to a command without acks.
+constexpr std::chrono::milliseconds kNodeAnswerTimeout{5000};
+// Acks are counted by the nodes that own the sockets; the origin waits a
+// little longer than they do.
+constexpr std::chrono::milliseconds kAckGrace{1000};
+
+const pb::Target* TargetOf(const Command& command) {
+  switch (command.kind_case()) {
+    case Command::kEmit:
+      return &command.emit().target();
+    case Command::kJoinRooms:
+      return &command.join_rooms().target();
+    case Command::kLeaveRooms:
+      return &command.leave_rooms().target();
+    case Command::kDisconnect:
+      return &command.disconnect().target();
+    case Command::kListSockets:
+      return &command.list_sockets().target();
+    default:
+      return nullptr;
+  }
+}
+
+// The socket a command is about, for commands about one socket.
+const std::string* SidOf(const Command& command) {
+  switch (command.kind_case()) {
+    case Command::kGetSocket:
+      return &command.get_socket().sid();
+    case Command::kSetSession:
+      return &command.set_session().sid();
+    default:
+      return nullptr;
+  }
+}
+
+const std::string* NamespaceOf(const Command& command) {
+  switch (command.kind_case()) {
+    case Command::kEmit:
+      return &command.emit().namespace_();
+    case Command::kJoinRooms:
+      return &command.join_rooms().namespace_();
+    case Command::kLeaveRooms:
+      return &command.leave_rooms().namespace_();
+    case Command::kDisconnect:
+      return &command.disconnect().namespace_();
+    case Command::kCloseRoom:
+      return &command.close_room().namespace_();
+    case Command::kGetSocket:
+      return &command.get_socket().namespace_();
+    case Command::kSetSession:
+      return &command.set_session().namespace_();
+    case Command::kListSockets:
+      return &command.list_sockets().namespace_();
+    case Command::kListRooms:
+      return &command.list_rooms().namespace_();
+    default:
+      return nullptr;
+  }
+}
+
+std::chrono::milliseconds AnswerTimeout(const Command& command) {
+  if (command.has_emit() && command.emit().want_ack()) {
+    return socketio::AckTimeout(command.emit()) + kAckGrace;
+  }
+  return kNodeAnswerTimeout;
+}
+
+void FailNow(const std::shared_ptr<socketio::OutcomeSink>& sink, pb::Code code,
+             std::string message) {
+  Outcome outcome;
+  outcome.set_code(code);
+  outcome.set_message(std::move(message));
+  sink->OnOutcome(std::move(outcome));
+}
+
+}  // namespace
+
+Router::Router(runtime::Shards& shards) : shards_(shards) {}
+
+std::vector<uint32_t> Router::AllShards() const {
+  std::vector<uint32_t> all(shards_.size());
+  for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+  return all;
+}
+
+absl::Status Router::Validate(const Command& command) const {
+  if (command.kind_case() == Command::KIND_NOT_SET) {
+    return absl::InvalidArgumentError("empty command");
+  }
+  if (const std::string* nsp = NamespaceOf(command); nsp && (nsp->empty() || (*nsp)[0] != '/')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("namespace \"", *nsp, "\" must start with '/'"));
+  }
+  if (command.has_emit()) return socketio::MakeEmitPlan(command.emit()).status();
+  return absl::OkStatus();
+}
+
+// Commands aimed only at sids go to the shards (and nodes) owning them; a
+// room, or no target at all, concerns every shard of every node.
+Router::Scope Router::ScopeOf(const Command& command) const {
+  Scope scope;
+  auto add_sid = [&](const std::string& sid) {
+    if (runtime::IsLocalId(sid)) {
+      std::optional<uint32_t> shard = runtime::ShardOfId(sid, shards_.size());
+      if (shard && std::find(scope.shards.begin(), scope.shards.end(), *shard) ==
+                       scope.shards.end()) {
+        scope.shards.push_back(*shard);
+      }
+    } else if (runtime::NodeOfId(sid).has_value()) {
+      scope.remote = true;
+    }
+  };
+  if (const std::string* sid = SidOf(command)) {
+    add_sid(*sid);
+    if (scope.remote) scope.node = std::string(*runtime::NodeOfId(*sid));
+  } else if (const pb::Target* target = TargetOf(command);
+             target != nullptr && target->rooms().empty() && !target->sids().empty()) {
+    for (const std::string& sid : target->sids()) add_sid(sid);
+  } else {
+    scope.shards = AllShards();
+    scope.remote = true;
+  }
+  if (peers_ == nullptr) scope.remote = false;
+  return scope;
+}
+
+void Router::Run(std::shared_ptr<const Command> command,
+                 std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes) {
+  if (absl::Status status = Validate(*command); !status.ok()) {
+    return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
+  }
+  Scope scope = ScopeOf(*command);
+  const bool collect_remote = scope.remote && wait_for_nodes;
+  auto collector = std::make_shared<CommandCollector>(
+      sink, scope.shards.size() + (collect_remote ? 1 : 0));
+  if (command->has_stats()) {
+    collector->local_node().set_node_id(runtime::LocalNodeId());
+    if (describe_node_) describe_node_(collector->local_node());
+  }
+  if (scope.shards.empty() && !collect_remote) {
+    if (const std::string* sid = SidOf(*command)) {
+      collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *sid));
+    }
+    collector->PartDone();
+  }
+  RunOnShards(scope.shards, command, collector);
+  if (scope.remote) {
+    peers_->Publish(command, scope.node, collect_remote ? collector : nullptr,
+                    AnswerTimeout(*command));
+  }
+}
+
+void Router::RunHere(std::shared_ptr<const Command> command,
+                     std::shared_ptr<socketio::OutcomeSink> sink) {
+  if (absl::Status status = Validate(*command); !status.ok()) {
+    return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
+  }
+  Scope scope = ScopeOf(*command);
+  auto collector = std::make_shared<CommandCollector>(sink, scope.shards.size());
+  if (command->has_stats()) {
+    collector->local_node().set_node_id(runtime::LocalNodeId());
+    if (describe_node_) describe_node_(collector->local_node());
+  }
+  if (scope.shards.empty()) {
+    if (const std::string* sid = SidOf(*command)) {
+      collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *sid));
+    }
+    collector->PartDone();
+    return;
+  }
+  RunOnShards(scope.shards, std::move(command), collector);
+}
+
+void Router::RunOnShards(const std::vector<uint32_t>& shards,
+                         std::shared_ptr<const Command> command,
+                         const std::shared_ptr<CommandCollector>& collector) {
+  if (shards.empty()) return;
+  std::shared_ptr<const socketio::EmitPlan> plan;
+  if (command->has_emit()) plan = *socketio::MakeEmitPlan(command->emit());
+  for (uint32_t index : shards) {
+    runtime::Shard& shard = shards_.at(index);
+    boost::asio::post(shard.io, [&shard, command, plan, collector] {
+      socketio::Hub& hub = *shard.hub;
+      switch (command->kind_case()) {
+        case Command::kEmit:
+          hub.Emit(*plan, collector);
+          break;
+        case Command::kJoinRooms:
+          hub.JoinRooms(command->join_rooms(), collector);
+          break;
+        case Command::kLeaveRooms:
+          hub.LeaveRooms(command->leave_rooms(), collector);
+          break;
+        case Command::kDisconnect:
+          hub.Disconnect(command->disconnect(), collector);
+          break;
+        case Command::kCloseRoom:
+          hub.CloseRoom(command->close_room(), collector);
+          break;
+        case Command::kGetSocket:
+          hub.GetSocket(command->get_socket(), collector);
+          break;
+        case Command::kSetSession:
+          hub.SetSession(command->set_session(), collector);
+          break;
+        case Command::kListSockets:
+          hub.ListSockets(command->list_sockets(), collector);
+          break;
+        case Command::kListRooms:
+          hub.ListRooms(command->list_rooms(), collector);
+          break;
+        case Command::kStats:
+          hub.Stats(shard.sessions.size(), collector);
+          break;
+        case Command::KIND_NOT_SET:
+          break;
+      }
+      collector->PartDone();
+    });
+  }
+}
+
+}  // namespace sidecar::cluster

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sidecar/cluster/cluster.pb.h"
+#include "sidecar/runtime/shards.h"
+#include "sidecar/socketio/hub.h"
+
+namespace sidecar::cluster {
+
+namespace pb = ::socketio::sidecar::v1;
+using Command = ::socketio::sidecar::cluster::Command;
+using Outcome = ::socketio::sidecar::cluster::Outcome;
+
+// The other nodes of a cluster, as the router sees them (implemented over
+// Redis by Cluster). Thread-safe.
+class Peers {
+ public:
+  virtual ~Peers() = default;
+  // Sends a command to every other node, or to `node` alone. With a
+  // collector, the nodes' answers are gathered into it as parts (it must hold
+  // one part for the publish itself, which this call finishes), until
+  // `timeout`; without one, nodes run the command without answering.
+  virtual void Publish(std::shared_ptr<const Command> command, std::string_view node,
+                       std::shared_ptr<socketio::CommandCollector> collector,
+                       std::chrono::milliseconds timeout) = 0;
+};
+
+// Runs commands (from backends, Admin calls and other nodes) on the shards
+// and nodes that own the sockets they concern.
+class Router {
+ public:
+  explicit Router(runtime::Shards& shards);
+
+  // Cluster mode: commands that may concern sockets elsewhere are published.
+  void set_peers(Peers* peers) { peers_ = peers; }
+  // Fills node-level facts (backends, Redis state) into this node's Stats.
+  void set_describe_node(std::function<void(pb::NodeStats&)> describe) {
+    describe_node_ = std::move(describe);
+  }
+
+  // Validates a command: an error names the field at fault.
+  absl::Status Validate(const Command& command) const;
+
+  // Runs a validated command wherever it applies; the sink gets the clients'
+  // acks and one outcome. Without `wait_for_nodes`, other nodes run it
+  // without answering and the outcome covers this node only.
+  void Run(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink,
+           bool wait_for_nodes);
+
+  // Runs a command from another node on this node's shards.
+  void RunHere(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink);
+
+ private:
+  struct Scope {
+    std::vector<uint32_t> shards;
+    // Publish to other nodes: every one (node empty) or the one named.
+    bool remote = false;
+    std::string node;
+  };
+  Scope ScopeOf(const Command& command) const;
+  std::vector<uint32_t> AllShards() const;
+  void RunOnShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
+                   const std::shared_ptr<socketio::CommandCollector>& collector);
+
+  runtime::Shards& shards_;
+  Peers* peers_ = nullptr;
+  std::function<void(pb::NodeStats&)> describe_node_;
+};
+
+}  // namespace sidecar::cluster
