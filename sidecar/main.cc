@@ -7,10 +7,13 @@
 #include <csignal>
 #include <iostream>
 
+#include "sidecar/admin/admin_service.h"
 #include "sidecar/backend/backend_service.h"
+#include "sidecar/cluster/cluster.h"
 #include "sidecar/config/options.h"
 #include "sidecar/engineio/raw_echo.h"
 #include "sidecar/http/listener.h"
+#include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
 #include "sidecar/runtime/shards.h"
 
@@ -20,6 +23,8 @@ using sidecar::runtime::Log;
 using sidecar::runtime::LogLevel;
 
 int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
+  // Before any id is made: every id names its node.
+  if (!options.node_id.empty()) sidecar::runtime::SetLocalNodeId(options.node_id);
   sidecar::runtime::Shards shards(options.threads);
 
   sidecar::backend::BackendServiceConfig backend_config;
@@ -39,7 +44,26 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
                                                                 backend_service.registry());
   }
 
-  sidecar::http::ServerContext context{options, shards, {}};
+  std::unique_ptr<sidecar::cluster::Cluster> cluster;
+  if (!options.redis_url.empty()) {
+    cluster = std::make_unique<sidecar::cluster::Cluster>(
+        sidecar::cluster::ClusterConfig{options.redis_url, options.channel,
+                                        options.advertise_address},
+        router);
+    if (absl::Status status = cluster->Start(); !status.ok()) {
+      Log(LogLevel::kError, status.message());
+      return 1;
+    }
+    router.set_peers(cluster.get());
+  }
+  router.set_describe_node([&](socketio::sidecar::v1::NodeStats& node) {
+    node.set_address(options.advertise_address);
+    node.set_backend_count(static_cast<uint32_t>(backend_service.registry().size()));
+    node.set_redis_state(cluster ? cluster->redis_state() : "disabled");
+  });
+  sidecar::admin::AdminService admin_service(router, options.admin_token);
+
+  sidecar::http::ServerContext context{options, shards, {}, cluster.get()};
   context.endpoints.push_back(
       {options.path, [](sidecar::runtime::Shard& shard, auto session, auto handshake) {
          return shard.hub->NewClient(std::move(session), std::move(handshake));
@@ -56,6 +80,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   int grpc_port = 0;
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &grpc_port);
   builder.RegisterService(&backend_service);
+  builder.RegisterService(&admin_service);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
   if (!grpc_server || grpc_port == 0) {
     Log(LogLevel::kError, "cannot serve gRPC on ", options.grpc_address);
@@ -78,7 +103,8 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   shards.Run();
   Log(LogLevel::kInfo, "socketio-sidecar listening on http://", options.host, ":", listener->port(),
       options.path, " with ", shards.size(), " io threads; backends attach at ",
-      options.grpc_address);
+      options.grpc_address, cluster ? " (Admin too); cluster node " : " (Admin too)",
+      cluster ? sidecar::runtime::LocalNodeId() : "");
   int signal = 0;
   sigwait(&stop_signals, &signal);
   Log(LogLevel::kInfo, "signal ", signal, " received; stopping");
@@ -86,6 +112,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   listener->Stop();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   shards.Stop();
+  if (cluster) cluster->Stop();
   return 0;
 }
 

@@ -272,8 +272,7 @@ class ReplyToBackend : public socketio::OutcomeSink {
 
 }  // namespace
 
-void BackendService::PostToOwner(const std::string& sid,
-                                 std::function<void(socketio::Hub&)> run) {
+void BackendService::PostToOwner(const std::string& sid, std::function<void(socketio::Hub&)> run) {
   if (!runtime::IsLocalId(sid)) return;
   std::optional<uint32_t> index = runtime::ShardOfId(sid, shards_.size());
   if (!index) return;

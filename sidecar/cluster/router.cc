@@ -100,8 +100,10 @@ absl::Status Router::Validate(const Command& command) const {
     return absl::InvalidArgumentError("empty command");
   }
   if (const std::string* nsp = NamespaceOf(command); nsp && (nsp->empty() || (*nsp)[0] != '/')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("namespace \"", *nsp, "\" must start with '/'"));
+    return absl::InvalidArgumentError(absl::StrCat("namespace \"", *nsp, "\" must start with '/'"));
+  }
+  if (const std::string* sid = SidOf(command); sid && sid->empty()) {
+    return absl::InvalidArgumentError("sid is empty");
   }
   if (command.has_emit()) return socketio::MakeEmitPlan(command.emit()).status();
   return absl::OkStatus();
@@ -114,8 +116,8 @@ Router::Scope Router::ScopeOf(const Command& command) const {
   auto add_sid = [&](const std::string& sid) {
     if (runtime::IsLocalId(sid)) {
       std::optional<uint32_t> shard = runtime::ShardOfId(sid, shards_.size());
-      if (shard && std::find(scope.shards.begin(), scope.shards.end(), *shard) ==
-                       scope.shards.end()) {
+      if (shard &&
+          std::find(scope.shards.begin(), scope.shards.end(), *shard) == scope.shards.end()) {
         scope.shards.push_back(*shard);
       }
     } else if (runtime::NodeOfId(sid).has_value()) {
@@ -143,8 +145,8 @@ void Router::Run(std::shared_ptr<const Command> command,
   }
   Scope scope = ScopeOf(*command);
   const bool collect_remote = scope.remote && wait_for_nodes;
-  auto collector = std::make_shared<CommandCollector>(
-      sink, scope.shards.size() + (collect_remote ? 1 : 0));
+  auto collector =
+      std::make_shared<CommandCollector>(sink, scope.shards.size() + (collect_remote ? 1 : 0));
   if (command->has_stats()) {
     collector->local_node().set_node_id(runtime::LocalNodeId());
     if (describe_node_) describe_node_(collector->local_node());

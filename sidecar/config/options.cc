@@ -1,7 +1,11 @@
 #include "sidecar/config/options.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -15,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0", "Address the Socket.IO HTTP/WebSocket listener binds.");
@@ -56,6 +61,22 @@ ABSL_FLAG(bool, raw_engineio, false,
 ABSL_FLAG(uint64_t, max_outbound_queue, 1000,
           "Packets queued for one connection before it counts as a slow consumer and is "
           "disconnected.");
+ABSL_FLAG(std::string, redis_url, "",
+          "Cluster mode: redis://[:password@]host[:port] of the Redis that carries broadcasts, "
+          "room operations and Admin calls between replicas (Flask-SocketIO's message_queue). "
+          "Empty for a single sidecar.");
+ABSL_FLAG(std::string, channel, "socketio-sidecar",
+          "Cluster mode: prefix of the Redis pub/sub channels; clusters sharing a Redis need "
+          "different ones.");
+ABSL_FLAG(std::string, advertise_address, "",
+          "Cluster mode: host:port where the other replicas reach this one's Socket.IO port, to "
+          "forward requests for its sessions. Default: --host (or this machine's hostname when "
+          "--host is a wildcard) and --port.");
+ABSL_FLAG(std::string, node_id, "",
+          "Cluster mode: this replica's id, 4 characters of [A-Za-z0-9_-]; random by default.");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "File holding the bearer token Admin calls must present; SIDECAR_ADMIN_TOKEN gives "
+          "the token itself. Neither: Admin calls need no token.");
 ABSL_FLAG(bool, logger, false, "Log Socket.IO events (debug level for the socketio layer).");
 ABSL_FLAG(bool, engineio_logger, false, "Log Engine.IO traffic (debug level).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
@@ -179,6 +200,39 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.static_dir = absl::GetFlag(FLAGS_static_dir);
   options.raw_engineio = absl::GetFlag(FLAGS_raw_engineio);
   options.max_outbound_queue = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_queue));
+
+  options.redis_url = absl::GetFlag(FLAGS_redis_url);
+  options.channel = absl::GetFlag(FLAGS_channel);
+  if (options.channel.empty()) return absl::InvalidArgumentError("channel must not be empty");
+  options.advertise_address = absl::GetFlag(FLAGS_advertise_address);
+  if (options.advertise_address.empty()) {
+    std::string host = options.host;
+    if (host == "0.0.0.0" || host == "::" || host.empty()) {
+      char name[256] = {};
+      host = gethostname(name, sizeof(name) - 1) == 0 ? name : "localhost";
+    }
+    options.advertise_address = host.find(':') != std::string::npos
+                                    ? absl::StrCat("[", host, "]:", options.port)
+                                    : absl::StrCat(host, ":", options.port);
+  }
+  options.node_id = absl::GetFlag(FLAGS_node_id);
+  if (!options.node_id.empty() && !runtime::IsValidNodeId(options.node_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node_id \"", options.node_id, "\" is not 4 characters of [A-Za-z0-9_-]"));
+  }
+  if (const char* token = std::getenv("SIDECAR_ADMIN_TOKEN"); token != nullptr && *token) {
+    options.admin_token = token;
+  } else if (std::string file = absl::GetFlag(FLAGS_admin_token_file); !file.empty()) {
+    std::ifstream in(file);
+    std::stringstream contents;
+    if (!in || !(contents << in.rdbuf())) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read admin_token_file ", file));
+    }
+    options.admin_token = std::string(absl::StripAsciiWhitespace(contents.str()));
+    if (options.admin_token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("admin_token_file ", file, " is empty"));
+    }
+  }
 
   std::string level = absl::GetFlag(FLAGS_log_level);
   if (absl::GetFlag(FLAGS_logger) || absl::GetFlag(FLAGS_engineio_logger)) level = "debug";

@@ -43,6 +43,11 @@ struct Options {
   std::string static_dir;
   bool raw_engineio = false;
   size_t max_outbound_queue = 1000;  // packets queued per connection before it is dropped
+  std::string redis_url;             // empty: a single node
+  std::string channel = "socketio-sidecar";
+  std::string advertise_address;  // resolved by ParseOptions
+  std::string node_id;            // empty: random
+  std::string admin_token;        // empty: Admin calls need no token
 };
 
 // Parses flags, each of which can also come from the environment as

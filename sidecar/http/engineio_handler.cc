@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sidecar/http/cors.h"
+#include "sidecar/http/forward.h"
 #include "sidecar/http/websocket_connection.h"
 #include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
@@ -284,8 +285,24 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
     return;
   }
 
+  if (context.nodes != nullptr && !runtime::IsLocalId(sid)) {
+    std::optional<std::string_view> node = runtime::NodeOfId(sid);
+    std::optional<std::string> address = node ? context.nodes->AddressOf(*node) : std::nullopt;
+    // A forwarded request reached a replica that does not own it: the owner is gone.
+    if (!address || request.count(kForwardedHeader) > 0) {
+      connection->Respond(Error(info, kUnknownSid, "Session ID unknown"));
+      return;
+    }
+    if (websocket) {
+      ForwardUpgrade(std::move(connection), std::move(request), *std::move(address));
+    } else {
+      ForwardPoll(std::move(connection), std::move(request), *std::move(address),
+                  options.ping_interval + options.ping_timeout + std::chrono::seconds(5));
+    }
+    return;
+  }
   std::optional<uint32_t> owner = runtime::ShardOfId(sid, context.shards.size());
-  if (!owner) {
+  if (!owner || !runtime::IsLocalId(sid)) {
     connection->Respond(Error(info, kUnknownSid, "Session ID unknown"));
     return;
   }

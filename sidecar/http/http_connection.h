@@ -10,6 +10,7 @@
 
 #include "sidecar/config/options.h"
 #include "sidecar/engineio/session.h"
+#include "sidecar/runtime/nodes.h"
 #include "sidecar/runtime/shards.h"
 #include "socketio/sidecar/v1/sidecar.pb.h"
 
@@ -32,6 +33,8 @@ struct ServerContext {
   const config::Options& options;
   runtime::Shards& shards;
   std::vector<Endpoint> endpoints;
+  // Cluster mode: where the other replicas are, for requests they own.
+  const runtime::NodeDirectory* nodes = nullptr;
 };
 
 // One HTTP/1.1 connection on one shard: reads requests, routes them, writes

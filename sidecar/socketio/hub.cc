@@ -225,10 +225,8 @@ void CommandCollector::RemoteAck(const std::string& sid, pb::Payload args) {
 void CommandCollector::RemoteOutcome(const cluster::Outcome& part) {
   std::unique_lock lock(mutex_);
   if (finished_) return;
-  // A socket lives on one node, so a failure elsewhere (e.g. NOT_FOUND) only
-  // counts when nobody found it.
-  if (part.code() != pb::CODE_OK_UNSPECIFIED && outcome_.code() == pb::CODE_OK_UNSPECIFIED &&
-      part.code() != pb::CODE_NOT_FOUND) {
+  // The first failure is kept; a NOT_FOUND is forgotten if the socket turns up.
+  if (part.code() != pb::CODE_OK_UNSPECIFIED && outcome_.code() == pb::CODE_OK_UNSPECIFIED) {
     outcome_.set_code(part.code());
     outcome_.set_message(part.message());
   }

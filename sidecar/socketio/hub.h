@@ -14,10 +14,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "sidecar/cluster/cluster.pb.h"
 #include "sidecar/engineio/session.h"
 #include "sidecar/rooms/room_index.h"
 #include "sidecar/runtime/strings.h"
-#include "sidecar/cluster/cluster.pb.h"
 #include "socketio/sidecar/v1/admin.pb.h"
 #include "socketio/sidecar/v1/sidecar.pb.h"
 
@@ -84,6 +84,11 @@ class CommandCollector {
   void RemoteOutcome(const cluster::Outcome& outcome);
   // Stops waiting for the parts that have not reported.
   void Expire(std::string why);
+
+  bool finished() {
+    std::lock_guard lock(mutex_);
+    return finished_;
+  }
 
   // Node-level facts for Stats, filled in by whoever starts the command.
   pb::NodeStats& local_node() { return local_node_; }

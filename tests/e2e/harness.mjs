@@ -21,7 +21,7 @@ export async function freePort() {
   });
 }
 
-function waitForLine(child, needle, what, timeoutMs = 15000) {
+export function waitForLine(child, needle, what, timeoutMs = 15000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} did not print "${needle}"`)), timeoutMs);
     const onData = (chunk) => {
@@ -36,15 +36,15 @@ function waitForLine(child, needle, what, timeoutMs = 15000) {
   });
 }
 
-// Starts a sidecar with `flags` plus a test backend; returns {url, port, stop, logs}.
-export async function startStack(flags = [], { backend = true } = {}) {
+// Starts a sidecar with `flags` plus a test backend; returns {url, port, grpcAddress, stop, logs}.
+export async function startStack(flags = [], { backend = true, env = {} } = {}) {
   const port = await freePort();
   const grpcPort = await freePort();
   const logs = [];
   const sidecar = spawn(
     path.join(buildDir, "sidecar/socketio-sidecar"),
     ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, "--threads=2", ...flags],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
   sidecar.stderr.on("data", (d) => logs.push(`[sidecar] ${d}`));
   await waitForLine(sidecar, "listening on", "sidecar");
@@ -63,6 +63,7 @@ export async function startStack(flags = [], { backend = true } = {}) {
   return {
     url,
     port,
+    grpcAddress: `127.0.0.1:${grpcPort}`,
     logs,
     async stop() {
       for (const child of children.reverse()) {

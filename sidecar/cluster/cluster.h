@@ -1,0 +1,97 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "sidecar/cluster/redis.h"
+#include "sidecar/cluster/router.h"
+#include "sidecar/runtime/nodes.h"
+#include "sidecar/runtime/strings.h"
+
+namespace sidecar::cluster {
+
+struct ClusterConfig {
+  // redis://[:password@]host[:port]
+  std::string redis_url;
+  // Prefix of the pub/sub channels: clusters sharing a Redis need different ones.
+  std::string channel;
+  // This node's Socket.IO listener as other nodes reach it, "host:port".
+  std::string address;
+};
+
+// This node's membership of a cluster over Redis pub/sub (Flask-SocketIO's
+// message_queue). Every node subscribes to `<channel>` (commands for all) and
+// `<channel>#<node id>` (answers and commands for it alone). Commands that may
+// concern other nodes are published; a command expecting answers counts the
+// nodes that received it (PUBLISH's reply) and gathers that many outcomes
+// until a deadline. Nodes announce their HTTP address every second.
+//
+// Redis runs on a thread of its own, never on an io thread. While Redis is
+// unreachable, commands reach this node's sockets only, and the connection
+// is retried with backoff.
+class Cluster : public Peers, public runtime::NodeDirectory {
+ public:
+  Cluster(ClusterConfig config, Router& router);
+  ~Cluster() override;
+
+  absl::Status Start();
+  void Stop();
+
+  void Publish(std::shared_ptr<const Command> command, std::string_view node,
+               std::shared_ptr<socketio::CommandCollector> collector,
+               std::chrono::milliseconds timeout) override;
+  std::optional<std::string> AddressOf(std::string_view node) const override;
+
+  // "connected" or "disconnected".
+  std::string redis_state() const;
+  const std::string& address() const { return config_.address; }
+
+ private:
+  struct Pending {
+    std::shared_ptr<socketio::CommandCollector> collector;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  struct Node {
+    std::string address;
+    std::chrono::steady_clock::time_point seen;
+  };
+
+  // All on the cluster thread.
+  void OnUp();
+  void OnMessage(const std::string& channel, const std::string& payload);
+  void Answer(const std::string& origin, ::socketio::sidecar::cluster::Envelope envelope);
+  void Announce(bool reply_wanted);
+  void PublishEnvelope(const std::string& channel,
+                       const ::socketio::sidecar::cluster::Envelope& envelope,
+                       std::function<void(std::optional<long long>)> on_published);
+  std::string ChannelOf(std::string_view node) const;
+
+  friend class ReplyToNode;
+
+  ClusterConfig config_;
+  Router& router_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::shared_ptr<RedisConnection> publisher_;
+  std::shared_ptr<RedisConnection> subscriber_;
+  std::atomic<bool> publisher_up_{false};
+  std::atomic<bool> subscriber_up_{false};
+  boost::asio::steady_timer announce_timer_;
+  uint64_t next_request_id_ = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_;
+
+  mutable std::mutex nodes_mutex_;
+  runtime::StringMap<Node> nodes_;
+};
+
+}  // namespace sidecar::cluster
