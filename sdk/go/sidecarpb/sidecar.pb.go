@@ -49,17 +49,20 @@ const (
 	Code_CODE_NOT_FOUND           Code = 5
 	Code_CODE_FAILED_PRECONDITION Code = 9
 	Code_CODE_RESOURCE_EXHAUSTED  Code = 8
+	// In a cluster: the replica owning the socket could not be reached.
+	Code_CODE_UNAVAILABLE Code = 14
 )
 
 // Enum value maps for Code.
 var (
 	Code_name = map[int32]string{
-		0: "CODE_OK_UNSPECIFIED",
-		3: "CODE_INVALID_ARGUMENT",
-		4: "CODE_DEADLINE_EXCEEDED",
-		5: "CODE_NOT_FOUND",
-		9: "CODE_FAILED_PRECONDITION",
-		8: "CODE_RESOURCE_EXHAUSTED",
+		0:  "CODE_OK_UNSPECIFIED",
+		3:  "CODE_INVALID_ARGUMENT",
+		4:  "CODE_DEADLINE_EXCEEDED",
+		5:  "CODE_NOT_FOUND",
+		9:  "CODE_FAILED_PRECONDITION",
+		8:  "CODE_RESOURCE_EXHAUSTED",
+		14: "CODE_UNAVAILABLE",
 	}
 	Code_value = map[string]int32{
 		"CODE_OK_UNSPECIFIED":      0,
@@ -68,6 +71,7 @@ var (
 		"CODE_NOT_FOUND":           5,
 		"CODE_FAILED_PRECONDITION": 9,
 		"CODE_RESOURCE_EXHAUSTED":  8,
+		"CODE_UNAVAILABLE":         14,
 	}
 )
 
@@ -703,6 +707,8 @@ func (x *NamespaceHandlers) GetEvents() [][]byte {
 }
 
 // Answer to `Connect` when the sidecar runs without always_connect.
+// Commands aimed at a socket before it is accepted find no socket: a backend
+// that emits or joins rooms on connect sends those commands after accepting.
 type ConnectDecision struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Sid       string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
@@ -803,8 +809,9 @@ type Emit struct {
 	Target    *Target                `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
 	// Ask every receiving client for an ack. Each answer arrives as a
 	// `ClientAck`; after `ack_timeout_ms` the `CommandResult` closes the request
-	// and lists the sockets that did not answer.
-	WantAck      bool   `protobuf:"varint,6,opt,name=want_ack,json=wantAck,proto3" json:"want_ack,omitempty"`
+	// and lists the sockets that did not answer. Needs a request_id.
+	WantAck bool `protobuf:"varint,6,opt,name=want_ack,json=wantAck,proto3" json:"want_ack,omitempty"`
+	// 0 means 10 seconds.
 	AckTimeoutMs uint32 `protobuf:"varint,7,opt,name=ack_timeout_ms,json=ackTimeoutMs,proto3" json:"ack_timeout_ms,omitempty"`
 	// Drop the packet for clients whose outbound queue is full instead of
 	// queuing it (socket.io's `volatile`).
@@ -1668,7 +1675,10 @@ type Event struct {
 	Args      *Payload               `protobuf:"bytes,4,opt,name=args,proto3" json:"args,omitempty"`
 	// Set when the client asked for an ack: answer with `Ack` carrying it.
 	AckId *uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3,oneof" json:"ack_id,omitempty"`
-	// The socket's session JSON at the time of the event (`{}` when unset).
+	// The socket's session JSON when the sidecar forwarded the event (`{}` when
+	// unset). The sidecar applies one stream's commands in order, so an event
+	// forwarded after a SetSession's CommandResult was sent carries that session;
+	// an event already in flight may carry the previous one.
 	SessionJson   []byte `protobuf:"bytes,6,opt,name=session_json,json=sessionJson,proto3" json:"session_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2210,14 +2220,15 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12!\n" +
 	"\fsocket_count\x18\x04 \x01(\rR\vsocketCount\x12+\n" +
 	"\x12ack_timed_out_sids\x18\x05 \x03(\tR\x0fackTimedOutSids\x127\n" +
-	"\x06socket\x18\x06 \x01(\v2\x1f.socketio.sidecar.v1.SocketInfoR\x06socket*\xa5\x01\n" +
+	"\x06socket\x18\x06 \x01(\v2\x1f.socketio.sidecar.v1.SocketInfoR\x06socket*\xbb\x01\n" +
 	"\x04Code\x12\x17\n" +
 	"\x13CODE_OK_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CODE_INVALID_ARGUMENT\x10\x03\x12\x1a\n" +
 	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x12\n" +
 	"\x0eCODE_NOT_FOUND\x10\x05\x12\x1c\n" +
 	"\x18CODE_FAILED_PRECONDITION\x10\t\x12\x1b\n" +
-	"\x17CODE_RESOURCE_EXHAUSTED\x10\b2a\n" +
+	"\x17CODE_RESOURCE_EXHAUSTED\x10\b\x12\x14\n" +
+	"\x10CODE_UNAVAILABLE\x10\x0e2a\n" +
 	"\aBackend\x12V\n" +
 	"\x06Attach\x12#.socketio.sidecar.v1.BackendMessage\x1a#.socketio.sidecar.v1.SidecarMessage(\x010\x01BIZGgithub.com/socketio-sidecar/socketio-sidecar/sdk/go/sidecarpb;sidecarpbb\x06proto3"
 
