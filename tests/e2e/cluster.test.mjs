@@ -40,7 +40,7 @@ describe("a cluster of three sidecars over Redis", { skip }, () => {
   before(async () => {
     redis = await startRedis();
     nodes = [];
-    for (let i = 0; i < 3; i++) nodes.push(await startStack([`--redis_url=${redis.url}`, "--channel=e2e"]));
+    for (let i = 0; i < 3; i++) nodes.push(await startStack([`--redis_url=${redis.url}`, "--channel=e2e", "--ping_interval=1", "--ping_timeout=1"]));
     admins = nodes.map((node) => adminClient(node.grpcAddress));
     // Every node must know the others before clients are spread over them.
     await eventually(async () => assert.equal((await admins[0].Stats()).nodes.length, 3));
@@ -177,9 +177,13 @@ describe("a cluster of three sidecars over Redis", { skip }, () => {
       const upgraded = await connect(proxy.url);
       await eventually(() => assert.equal(upgraded.io.engine.transport.name, "websocket"));
       polling.push(upgraded);
-      for (let round = 0; round < 5; round++) {
+      const dropped = polling.map((socket) => record(socket, "disconnect"));
+      // Several ping intervals: pings, pongs and long polls all cross the proxy.
+      for (let round = 0; round < 6; round++) {
         for (const socket of polling) assert.deepEqual(await call(socket, "ack", [round, "x"]), [round, "x"]);
+        await sleep(500);
       }
+      assert.deepEqual(dropped.flat(), []);
       // A room spanning the replicas that own these sessions.
       for (const socket of polling) await call(socket, "join", "behind-proxy");
       const seen = Object.fromEntries(polling.map((socket, i) => [`p${i}`, record(socket, "room_message")]));
