@@ -12,6 +12,7 @@ cd "${REPO_ROOT}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-5000}"
 GRPC_ADDRESS="${GRPC_ADDRESS:-127.0.0.1:50051}"
+OPS_PORT="${OPS_PORT:-8081}"
 STATIC_DIR="${STATIC_DIR:-examples/web}"
 SIDECAR="${SIDECAR:-${BUILD_DIR}/sidecar/socketio-sidecar}"
 # The example backend: a Go main package under GO_EXAMPLES_DIR is preferred, else an executable
@@ -159,7 +160,8 @@ main() {
     die "${HOST}:${PORT} is already in use; stop what listens there or set PORT"
   fi
 
-  local sidecar_args=(--host="${HOST}" --port="${PORT}" --grpc_address="${GRPC_ADDRESS}")
+  local sidecar_args=(--host="${HOST}" --port="${PORT}" --grpc_address="${GRPC_ADDRESS}"
+    --ops_port="${OPS_PORT}")
   if [[ -d "${STATIC_DIR}" ]]; then
     sidecar_args+=(--static_dir="${STATIC_DIR}")
   else

@@ -214,10 +214,11 @@ run_demo() {
     record demo FAIL 0 1 "not run: the build failed"
     return
   fi
-  local port grpc_port
+  local port grpc_port ops_port
   port="$(free_port)"
   grpc_port="$(free_port)"
-  PORT="${port}" GRPC_ADDRESS="127.0.0.1:${grpc_port}" SKIP_SETUP=1 \
+  ops_port="$(free_port)"
+  PORT="${port}" GRPC_ADDRESS="127.0.0.1:${grpc_port}" OPS_PORT="${ops_port}" SKIP_SETUP=1 \
     run_suite demo demo "${REPO_ROOT}" scripts/demo.sh --check
 }
 

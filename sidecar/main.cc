@@ -13,6 +13,9 @@
 #include "sidecar/config/options.h"
 #include "sidecar/engineio/raw_echo.h"
 #include "sidecar/http/listener.h"
+#include "sidecar/metrics/ops_server.h"
+#include "sidecar/metrics/prometheus.h"
+#include "sidecar/runtime/drain.h"
 #include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
 #include "sidecar/runtime/shards.h"
@@ -40,6 +43,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
     hub_config.always_connect = options.always_connect;
     hub_config.connect_timeout = options.connect_timeout;
     hub_config.connect_decision_timeout = options.connect_decision_timeout;
+    hub_config.metrics = &shards.at(i).metrics;
     shards.at(i).hub = std::make_unique<sidecar::socketio::Hub>(shards.at(i).io, hub_config,
                                                                 backend_service.registry());
   }
@@ -62,6 +66,20 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
     node.set_redis_state(cluster ? cluster->redis_state() : "disabled");
   });
   sidecar::admin::AdminService admin_service(router, options.admin_token);
+
+  std::atomic<bool> draining{false};
+  sidecar::metrics::OpsServer ops_server({
+      .not_ready_reason = [&]() -> std::string {
+        if (draining) return "draining";
+        if (cluster && cluster->redis_state() != "connected") return "Redis is unreachable";
+        for (const std::string& nsp : options.ready_namespaces) {
+          if (!backend_service.registry().Pick(nsp, "")) return "no backend attached for " + nsp;
+        }
+        return "";
+      },
+      .render_metrics =
+          [&] { return sidecar::metrics::RenderMetrics(shards, router, draining.load()); },
+  });
 
   sidecar::http::ServerContext context{options, shards, {}, cluster.get()};
   context.endpoints.push_back(
@@ -99,6 +117,13 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
     return 1;
   }
   listener->Start();
+  if (options.ops_port != 0) {
+    if (absl::Status status = ops_server.Listen({address, options.ops_port}); !status.ok()) {
+      Log(LogLevel::kError, status.message());
+      return 1;
+    }
+    ops_server.Start();
+  }
 
   shards.Run();
   Log(LogLevel::kInfo, "socketio-sidecar listening on http://", options.host, ":", listener->port(),
@@ -107,9 +132,24 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
       cluster ? sidecar::runtime::LocalNodeId() : "");
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  Log(LogLevel::kInfo, "signal ", signal, " received; stopping");
-
+  // Fail readiness, stop accepting, and let clients move elsewhere before exiting
+  // (SIGTERM); Ctrl-C closes every client at once.
+  draining = true;
+  std::chrono::milliseconds drain_timeout =
+      signal == SIGTERM ? options.drain_timeout : std::chrono::milliseconds(1000);
+  Log(LogLevel::kInfo, "signal ", signal, " received; draining for at most ", drain_timeout.count(),
+      " ms");
   listener->Stop();
+  auto drain_started = std::chrono::steady_clock::now();
+  sidecar::runtime::DrainSessions(
+      shards, signal == SIGTERM ? drain_timeout * 3 / 4 : std::chrono::milliseconds(0),
+      drain_started + drain_timeout);
+  Log(LogLevel::kInfo, "drained in ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                            drain_started)
+          .count(),
+      " ms; stopping");
+  ops_server.Stop();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   shards.Stop();
   if (cluster) cluster->Stop();

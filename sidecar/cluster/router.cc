@@ -85,6 +85,14 @@ void FailNow(const std::shared_ptr<socketio::OutcomeSink>& sink, pb::Code code,
   sink->OnOutcome(std::move(outcome));
 }
 
+size_t WebSocketSessions(const runtime::Shard& shard) {
+  size_t count = 0;
+  for (const auto& [sid, session] : shard.sessions) {
+    if (session->transport() == engineio::Session::Transport::kWebSocket) ++count;
+  }
+  return count;
+}
+
 }  // namespace
 
 Router::Router(runtime::Shards& shards) : shards_(shards) {}
@@ -224,7 +232,7 @@ void Router::RunOnShards(const std::vector<uint32_t>& shards,
           hub.ListRooms(command->list_rooms(), collector);
           break;
         case Command::kStats:
-          hub.Stats(shard.sessions.size(), collector);
+          hub.Stats(shard.sessions.size(), WebSocketSessions(shard), collector);
           break;
         case Command::KIND_NOT_SET:
           break;

@@ -53,7 +53,8 @@ class Router {
   void Run(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink,
            bool wait_for_nodes);
 
-  // Runs a command from another node on this node's shards.
+  // Runs a command on this node's shards only (commands from other nodes,
+  // and local views such as metrics).
   void RunHere(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink);
 
  private:

@@ -77,6 +77,16 @@ ABSL_FLAG(std::string, node_id, "",
 ABSL_FLAG(std::string, admin_token_file, "",
           "File holding the bearer token Admin calls must present; SIDECAR_ADMIN_TOKEN gives "
           "the token itself. Neither: Admin calls need no token.");
+ABSL_FLAG(uint16_t, ops_port, 8081,
+          "Port (on --host) of /healthz, /readyz and /metrics (Prometheus); 0 turns them off.");
+ABSL_FLAG(std::string, ready_namespaces, "/",
+          "Namespaces that need an attached backend before /readyz reports ready "
+          "(comma-separated; empty: ready without backends).");
+ABSL_FLAG(double, drain_timeout, 20,
+          "Seconds a SIGTERM drain may take: readiness fails, no new connections are accepted, "
+          "client transports are closed spread over this window (clients reconnect elsewhere), "
+          "then the sidecar exits.");
+ABSL_FLAG(std::string, log_format, "text", "Log lines as 'text' or 'json' (one object per line).");
 ABSL_FLAG(bool, logger, false, "Log Socket.IO events (debug level for the socketio layer).");
 ABSL_FLAG(bool, engineio_logger, false, "Log Engine.IO traffic (debug level).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
@@ -161,6 +171,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       {"connect_timeout", absl::GetFlag(FLAGS_connect_timeout), &options.connect_timeout},
       {"connect_decision_timeout", absl::GetFlag(FLAGS_connect_decision_timeout),
        &options.connect_decision_timeout},
+      {"drain_timeout", absl::GetFlag(FLAGS_drain_timeout), &options.drain_timeout},
   };
   for (const auto& duration : durations) {
     absl::StatusOr<std::chrono::milliseconds> value = Duration(duration.name, duration.seconds);
@@ -233,6 +244,23 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat("admin_token_file ", file, " is empty"));
     }
   }
+
+  options.ops_port = absl::GetFlag(FLAGS_ops_port);
+  for (absl::string_view nsp :
+       absl::StrSplit(absl::GetFlag(FLAGS_ready_namespaces), ',', absl::SkipWhitespace())) {
+    nsp = absl::StripAsciiWhitespace(nsp);
+    if (nsp.empty() || nsp[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ready_namespaces: \"", nsp, "\" must start with '/'"));
+    }
+    options.ready_namespaces.emplace_back(nsp);
+  }
+  std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (log_format != "text" && log_format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_format must be text or json, not ", log_format));
+  }
+  runtime::JsonLogs() = log_format == "json";
 
   std::string level = absl::GetFlag(FLAGS_log_level);
   if (absl::GetFlag(FLAGS_logger) || absl::GetFlag(FLAGS_engineio_logger)) level = "debug";

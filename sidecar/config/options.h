@@ -48,6 +48,9 @@ struct Options {
   std::string advertise_address;  // resolved by ParseOptions
   std::string node_id;            // empty: random
   std::string admin_token;        // empty: Admin calls need no token
+  uint16_t ops_port = 8081;       // 0: no /healthz, /readyz, /metrics
+  std::vector<std::string> ready_namespaces;
+  std::chrono::milliseconds drain_timeout{20000};
 };
 
 // Parses flags, each of which can also come from the environment as

@@ -33,10 +33,12 @@ void AppendFrame(std::string& payload, const Frame& frame) {
 
 Session::Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
                  ClosedCallback on_closed)
-    : sid_(std::move(sid)),
-      config_(config),
-      on_closed_(std::move(on_closed)),
-      ping_timer_(io) {}
+    : sid_(std::move(sid)), config_(config), on_closed_(std::move(on_closed)), ping_timer_(io) {
+  if (config_.metrics != nullptr) {
+    config_.metrics->sessions_opened.Add();
+    config_.metrics->sessions_open.Add();
+  }
+}
 
 Session::~Session() = default;
 
@@ -89,12 +91,17 @@ bool Session::Send(Frame frame, bool is_volatile) {
   if (state_ != State::kOpen) return false;
   size_t backlog = transport_ == Transport::kWebSocket ? websocket_->QueuedFrames() : queue_.size();
   if (backlog >= config_.max_outbound_queue) {
-    if (is_volatile) return false;
+    if (is_volatile) {
+      if (config_.metrics != nullptr) config_.metrics->frames_dropped.Add();
+      return false;
+    }
+    if (config_.metrics != nullptr) config_.metrics->slow_consumers.Add();
     Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog,
         " frames queued; closing");
     End("transport error", /*client_initiated=*/false);
     return false;
   }
+  if (config_.metrics != nullptr) config_.metrics->bytes_sent.Add(frame.data->size());
   if (transport_ == Transport::kWebSocket) {
     websocket_->Send(std::move(frame));
     return true;
@@ -140,6 +147,7 @@ absl::Status Session::HandlePollPost(std::string_view body) {
   if (transport_ != Transport::kPolling) {
     return absl::InvalidArgumentError("session was upgraded to WebSocket");
   }
+  if (config_.metrics != nullptr) config_.metrics->bytes_received.Add(body.size());
   absl::StatusOr<std::vector<Packet>> packets = DecodePayload(body);
   if (!packets.ok()) {
     End("parse error", /*client_initiated=*/false);
@@ -217,6 +225,7 @@ void Session::OnWebSocketFrame(WebSocketTransport* from, std::string data, bool 
     return;
   }
   if (!websocket_ || from != websocket_.get()) return;
+  if (config_.metrics != nullptr) config_.metrics->bytes_received.Add(data.size());
   if (binary) {
     HandlePacket(Packet{PacketType::kMessage, std::move(data), true});
     return;
@@ -268,6 +277,7 @@ void Session::End(std::string_view reason, bool client_initiated) {
 
 void Session::Finish() {
   auto self = shared_from_this();
+  if (config_.metrics != nullptr && on_closed_) config_.metrics->sessions_open.Sub();
   state_ = State::kClosed;
   ping_timer_.cancel();
   queue_.clear();

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "sidecar/engineio/packet.h"
+#include "sidecar/runtime/metrics.h"
 
 namespace sidecar::engineio {
 
@@ -40,6 +41,9 @@ class SessionHandler {
   virtual void OnMessage(Packet packet) = 0;
   // The session ended; called once. Reasons follow Socket.IO's vocabulary.
   virtual void OnClose(std::string_view reason) = 0;
+  // Work the client still waits for (e.g. acks a backend owes it): a graceful
+  // drain closes the session only once there is none, or at its deadline.
+  virtual bool HasPendingWork() const { return false; }
 };
 
 struct SessionConfig {
@@ -49,6 +53,8 @@ struct SessionConfig {
   bool allow_upgrades = true;
   bool monitor_clients = true;
   size_t max_outbound_queue = 1000;
+  // The owning shard's counters; null in tests.
+  runtime::ShardMetrics* metrics = nullptr;
 };
 
 // An Engine.IO v4 session. Lives on one shard's io_context and is only touched

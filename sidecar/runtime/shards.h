@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "sidecar/engineio/session.h"
+#include "sidecar/runtime/metrics.h"
 #include "sidecar/socketio/hub.h"
 
 namespace sidecar::runtime {
@@ -24,6 +25,7 @@ struct Shard {
   boost::asio::io_context io;
   std::unique_ptr<socketio::Hub> hub;
   absl::flat_hash_map<std::string, std::shared_ptr<engineio::Session>> sessions;
+  ShardMetrics metrics;
 };
 
 class Shards {

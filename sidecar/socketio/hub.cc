@@ -37,6 +37,8 @@ struct Socket {
   std::shared_ptr<BackendLink> backend;
   absl::flat_hash_map<uint64_t, std::shared_ptr<CommandCollector>> pending_acks;
   uint64_t next_ack_id = 0;
+  // Client emits with an ack request that the backend has not answered yet.
+  size_t acks_owed = 0;
   std::unique_ptr<boost::asio::steady_timer> decision_timer;
 };
 
@@ -96,6 +98,13 @@ class Client : public engineio::SessionHandler {
         engineio::Frame{
             std::make_shared<const std::string>(absl::StrCat("4", EncodePacket(packet))), false},
         attachments);
+  }
+
+  bool HasPendingWork() const override {
+    for (const auto& [nsp, socket] : sockets_) {
+      if (socket->acks_owed > 0) return true;
+    }
+    return false;
   }
 
   engineio::Session& session() { return session_; }
@@ -202,11 +211,13 @@ void CommandCollector::AddRoom(const std::string& name, size_t members) {
   rooms_[name] += members;
 }
 
-void CommandCollector::AddShardStats(size_t clients, const runtime::StringMap<size_t>& sockets,
+void CommandCollector::AddShardStats(size_t clients, size_t websocket_clients,
+                                     const runtime::StringMap<size_t>& sockets,
                                      const runtime::StringMap<std::vector<std::string>>& rooms) {
   std::lock_guard lock(mutex_);
   has_local_stats_ = true;
   local_node_.set_client_count(local_node_.client_count() + clients);
+  local_node_.set_websocket_client_count(local_node_.websocket_client_count() + websocket_clients);
   for (const auto& [nsp, count] : sockets) local_sockets_[nsp] += count;
   for (const auto& [nsp, names] : rooms) local_rooms_[nsp].insert(names.begin(), names.end());
 }
@@ -401,7 +412,12 @@ void Hub::Connect(Client& client, std::string nsp, std::string auth_json) {
   });
 }
 
+void Hub::Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n) {
+  if (config_.metrics != nullptr) (config_.metrics->*counter).Add(n);
+}
+
 void Hub::Accept(Socket& socket) {
+  Count(&runtime::ShardMetrics::connects_accepted);
   socket.connected = true;
   if (socket.decision_timer) socket.decision_timer->cancel();
   Index& index = rooms_[socket.nsp];
@@ -415,6 +431,7 @@ void Hub::Reject(Socket& socket, std::string_view message, std::string_view data
   std::string payload = absl::StrCat(R"({"message":)", JsonString(message));
   if (!data_json.empty()) absl::StrAppend(&payload, R"(,"data":)", runtime::ToAbsl(data_json));
   payload.push_back('}');
+  Count(&runtime::ShardMetrics::connects_rejected);
   Client& client = *socket.client;
   std::string nsp = socket.nsp;
   client.Send(Packet{PacketType::kConnectError, nsp, std::nullopt, 0, std::move(payload)});
@@ -429,6 +446,7 @@ void Hub::Remove(Socket& socket, std::string_view reason, bool tell_client) {
   for (auto& [id, collector] : socket.pending_acks) collector->AckTimedOut(socket.sid);
   if (socket.decision_timer) socket.decision_timer->cancel();
   if (socket.connected) {
+    Count(&runtime::ShardMetrics::disconnects);
     if (auto index = rooms_.find(socket.nsp); index != rooms_.end()) {
       index->second.Remove(&socket);
       if (index->second.member_count() == 0) rooms_.erase(index);
@@ -474,6 +492,8 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
     event->mutable_args()->add_binary(std::move(attachment));
   if (id.has_value()) event->set_ack_id(*id);
   event->set_session_json(socket.session_json);
+  Count(&runtime::ShardMetrics::events_received);
+  if (id.has_value()) ++socket.acks_owed;
   socket.backend->Send(std::move(message));
 }
 
@@ -483,6 +503,7 @@ void Hub::OnClientAck(Socket& socket, uint64_t id, std::string data,
   if (it == socket.pending_acks.end()) return;
   std::shared_ptr<CommandCollector> collector = std::move(it->second);
   socket.pending_acks.erase(it);
+  Count(&runtime::ShardMetrics::acks_received);
   pb::Payload args;
   args.set_json(std::move(data));
   for (std::string& attachment : attachments) args.add_binary(std::move(attachment));
@@ -515,6 +536,7 @@ void Hub::Decide(const pb::ConnectDecision& decision) {
 void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& collector) {
   std::vector<Socket*> sockets = Resolve(plan.nsp, plan.target);
   collector->AddSockets(sockets.size());
+  Count(&runtime::ShardMetrics::events_sent, sockets.size());
   if (!plan.want_ack) {
     for (Socket* socket : sockets)
       socket->client->Send(plan.frame, plan.attachments, plan.is_volatile);
@@ -544,6 +566,7 @@ void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& co
       if (it == socket->pending_acks.end()) continue;
       std::shared_ptr<CommandCollector> owner = std::move(it->second);
       socket->pending_acks.erase(it);
+      Count(&runtime::ShardMetrics::ack_timeouts);
       owner->AckTimedOut(sid);
     }
   });
@@ -552,6 +575,8 @@ void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& co
 void Hub::Ack(const pb::Ack& ack) {
   Socket* socket = Find(ack.sid(), ack.namespace_());
   if (socket == nullptr || !socket->connected) return;
+  if (socket->acks_owed > 0) --socket->acks_owed;
+  Count(&runtime::ShardMetrics::acks_sent);
   std::vector<std::shared_ptr<const std::string>> attachments;
   for (const std::string& binary : ack.args().binary()) {
     attachments.push_back(std::make_shared<const std::string>(binary));
@@ -663,7 +688,8 @@ void Hub::ListRooms(const pb::ListRoomsRequest& command,
   });
 }
 
-void Hub::Stats(size_t clients, const std::shared_ptr<CommandCollector>& collector) {
+void Hub::Stats(size_t clients, size_t websocket_clients,
+                const std::shared_ptr<CommandCollector>& collector) {
   runtime::StringMap<size_t> sockets;
   runtime::StringMap<std::vector<std::string>> rooms;
   for (const auto& [nsp, index] : rooms_) {
@@ -673,7 +699,7 @@ void Hub::Stats(size_t clients, const std::shared_ptr<CommandCollector>& collect
       if (!sockets_.contains(room)) names.push_back(room);
     });
   }
-  collector->AddShardStats(clients, sockets, rooms);
+  collector->AddShardStats(clients, websocket_clients, sockets, rooms);
 }
 
 }  // namespace sidecar::socketio

@@ -17,6 +17,7 @@
 #include "sidecar/cluster/cluster.pb.h"
 #include "sidecar/engineio/session.h"
 #include "sidecar/rooms/room_index.h"
+#include "sidecar/runtime/metrics.h"
 #include "sidecar/runtime/strings.h"
 #include "socketio/sidecar/v1/admin.pb.h"
 #include "socketio/sidecar/v1/sidecar.pb.h"
@@ -75,7 +76,8 @@ class CommandCollector {
   void AddSocket(pb::SocketInfo info);
   void AddRoom(const std::string& name, size_t members);
   // Stats of this node's shards: sessions, and sockets and rooms per namespace.
-  void AddShardStats(size_t clients, const runtime::StringMap<size_t>& sockets,
+  void AddShardStats(size_t clients, size_t websocket_clients,
+                     const runtime::StringMap<size_t>& sockets,
                      const runtime::StringMap<std::vector<std::string>>& rooms);
   void Fail(pb::Code code, std::string message);
 
@@ -134,6 +136,8 @@ struct HubConfig {
   bool always_connect = false;
   std::chrono::milliseconds connect_timeout{45000};
   std::chrono::milliseconds connect_decision_timeout{5000};
+  // The shard's counters; null in tests.
+  runtime::ShardMetrics* metrics = nullptr;
 };
 
 class Client;
@@ -167,8 +171,9 @@ class Hub {
                    const std::shared_ptr<CommandCollector>& collector);
   void ListRooms(const pb::ListRoomsRequest& command,
                  const std::shared_ptr<CommandCollector>& collector);
-  // This shard's part of Stats; `clients` is its Engine.IO session count.
-  void Stats(size_t clients, const std::shared_ptr<CommandCollector>& collector);
+  // This shard's part of Stats, with its Engine.IO session counts.
+  void Stats(size_t clients, size_t websocket_clients,
+             const std::shared_ptr<CommandCollector>& collector);
 
   size_t socket_count() const { return sockets_.size(); }
 
@@ -186,6 +191,7 @@ class Hub {
   void ChangeRooms(const Command& command, bool join,
                    const std::shared_ptr<CommandCollector>& collector);
 
+  void Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n = 1);
   void Connect(Client& client, std::string nsp, std::string auth_json);
   void Accept(Socket& socket);
   void Reject(Socket& socket, std::string_view message, std::string_view data_json);

@@ -16,6 +16,7 @@
 //                 "welcome" {sid, namespace, headers, query, remote, auth, transport}
 //   echo ...      "echo" back with the same arguments (binary included)
 //   ack ...       acked with the same arguments
+//   slow_ack ms   acked with "done" after ms milliseconds
 //   join r / leave r            rooms of the sender; acked with the sockets reached
 //   to_room r x / to_room_except_me r x   "room_message" x to room r (optionally not the sender)
 //   broadcast x / broadcast_others x      "broadcast" x to the namespace (optionally not the
@@ -262,6 +263,13 @@ class Backend {
       ack->set_ack_id(event.ack_id());
       *ack->mutable_args() = event.args();
       Write(out);
+    } else if (name == "slow_ack") {
+      // Acked with "done" after arg(0) milliseconds, from another thread.
+      int delay_ms = arg(0).is_number_integer() ? arg(0).get<int>() : 0;
+      std::thread([this, event, delay_ms] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+        AckWith(event, R"(["done"])");
+      }).detach();
     } else if (name == "join" || name == "leave") {
       auto fill = [&](auto* command, uint64_t id) {
         command->set_request_id(id);

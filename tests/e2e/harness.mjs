@@ -36,14 +36,16 @@ export function waitForLine(child, needle, what, timeoutMs = 15000) {
   });
 }
 
-// Starts a sidecar with `flags` plus a test backend; returns {url, port, grpcAddress, stop, logs}.
+// Starts a sidecar with `flags` plus a test backend; returns {url, port, grpcAddress, opsUrl,
+// sidecar (the child process), stop, logs}.
 export async function startStack(flags = [], { backend = true, env = {} } = {}) {
   const port = await freePort();
   const grpcPort = await freePort();
+  const opsPort = await freePort();
   const logs = [];
   const sidecar = spawn(
     path.join(buildDir, "sidecar/socketio-sidecar"),
-    ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, "--threads=2", ...flags],
+    ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, `--ops_port=${opsPort}`, "--threads=2", "--drain_timeout=0.5", ...flags],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
   sidecar.stderr.on("data", (d) => logs.push(`[sidecar] ${d}`));
@@ -64,6 +66,8 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
     url,
     port,
     grpcAddress: `127.0.0.1:${grpcPort}`,
+    opsUrl: `http://127.0.0.1:${opsPort}`,
+    sidecar,
     logs,
     async stop() {
       for (const child of children.reverse()) {

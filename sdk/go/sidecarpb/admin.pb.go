@@ -1105,9 +1105,11 @@ type NodeStats struct {
 	// Attached Backend.Attach streams.
 	BackendCount uint32 `protobuf:"varint,5,opt,name=backend_count,json=backendCount,proto3" json:"backend_count,omitempty"`
 	// "disabled" (single node), "connected" or "disconnected".
-	RedisState    string `protobuf:"bytes,6,opt,name=redis_state,json=redisState,proto3" json:"redis_state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RedisState string `protobuf:"bytes,6,opt,name=redis_state,json=redisState,proto3" json:"redis_state,omitempty"`
+	// Of client_count, the connections using WebSocket (the rest use polling).
+	WebsocketClientCount uint32 `protobuf:"varint,7,opt,name=websocket_client_count,json=websocketClientCount,proto3" json:"websocket_client_count,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *NodeStats) Reset() {
@@ -1180,6 +1182,13 @@ func (x *NodeStats) GetRedisState() string {
 		return x.RedisState
 	}
 	return ""
+}
+
+func (x *NodeStats) GetWebsocketClientCount() uint32 {
+	if x != nil {
+		return x.WebsocketClientCount
+	}
+	return 0
 }
 
 type StatsResponse struct {
@@ -1309,7 +1318,7 @@ const file_socketio_sidecar_v1_admin_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
 	"\fsocket_count\x18\x02 \x01(\rR\vsocketCount\x12\x1d\n" +
 	"\n" +
-	"room_count\x18\x03 \x01(\rR\troomCount\"\xec\x01\n" +
+	"room_count\x18\x03 \x01(\rR\troomCount\"\xa2\x02\n" +
 	"\tNodeStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12!\n" +
@@ -1319,7 +1328,8 @@ const file_socketio_sidecar_v1_admin_proto_rawDesc = "" +
 	"namespaces\x12#\n" +
 	"\rbackend_count\x18\x05 \x01(\rR\fbackendCount\x12\x1f\n" +
 	"\vredis_state\x18\x06 \x01(\tR\n" +
-	"redisState\"\x8b\x01\n" +
+	"redisState\x124\n" +
+	"\x16websocket_client_count\x18\a \x01(\rR\x14websocketClientCount\"\x8b\x01\n" +
 	"\rStatsResponse\x124\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x1e.socketio.sidecar.v1.NodeStatsR\x05nodes\x12!\n" +
 	"\fclient_count\x18\x02 \x01(\rR\vclientCount\x12!\n" +
