@@ -71,7 +71,9 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   sidecar::metrics::OpsServer ops_server({
       .not_ready_reason = [&]() -> std::string {
         if (draining) return "draining";
-        if (cluster && cluster->redis_state() != "connected") return "Redis is unreachable";
+        if (cluster && options.ready_requires_redis && cluster->redis_state() != "connected") {
+          return "Redis is unreachable";
+        }
         for (const std::string& nsp : options.ready_namespaces) {
           if (!backend_service.registry().Pick(nsp, "")) return "no backend attached for " + nsp;
         }

@@ -82,6 +82,9 @@ ABSL_FLAG(uint16_t, ops_port, 8081,
 ABSL_FLAG(std::string, ready_namespaces, "/",
           "Namespaces that need an attached backend before /readyz reports ready "
           "(comma-separated; empty: ready without backends).");
+ABSL_FLAG(bool, ready_requires_redis, true,
+          "Cluster mode: /readyz fails while Redis is unreachable. With false a replica stays "
+          "ready and serves its own clients through an outage (its broadcasts stay local).");
 ABSL_FLAG(double, drain_timeout, 20,
           "Seconds a SIGTERM drain may take: readiness fails, no new connections are accepted, "
           "client transports are closed spread over this window (clients reconnect elsewhere), "
@@ -246,6 +249,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   }
 
   options.ops_port = absl::GetFlag(FLAGS_ops_port);
+  options.ready_requires_redis = absl::GetFlag(FLAGS_ready_requires_redis);
   for (absl::string_view nsp :
        absl::StrSplit(absl::GetFlag(FLAGS_ready_namespaces), ',', absl::SkipWhitespace())) {
     nsp = absl::StripAsciiWhitespace(nsp);

@@ -50,6 +50,7 @@ struct Options {
   std::string admin_token;        // empty: Admin calls need no token
   uint16_t ops_port = 8081;       // 0: no /healthz, /readyz, /metrics
   std::vector<std::string> ready_namespaces;
+  bool ready_requires_redis = true;
   std::chrono::milliseconds drain_timeout{20000};
 };
 

@@ -212,10 +212,16 @@ describe("a cluster of three sidecars over Redis", { skip }, () => {
         assert.equal(stats.nodes.length, 1);
         assert.equal(stats.nodes[0].redis_state, "disconnected");
       });
+      const readiness = await fetch(`${nodes[0].opsUrl}/readyz`);
+      assert.equal(readiness.status, 503);
+      assert.match(await readiness.text(), /Redis is unreachable/);
+      const metrics = await (await fetch(`${nodes[0].opsUrl}/metrics`)).text();
+      assert.match(metrics, /^socketio_sidecar_redis_connected 0$/m);
     } finally {
       await redis.restart();
     }
     await eventually(async () => assert.equal((await admins[0].Stats()).nodes.length, 3), 15000);
+    assert.equal((await fetch(`${nodes[0].opsUrl}/readyz`)).status, 200);
     const seen = Object.fromEntries(Object.entries(clients).map(([name, socket]) => [name, record(socket, "broadcast")]));
     clients.c4.emit("broadcast", "healed");
     await expectExactly(seen, 1);
