@@ -1,0 +1,22 @@
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "socketio/sidecar/v1/sidecar.pb.h"
+
+namespace socketio {
+
+using Json = nlohmann::json;
+// The arguments of an event or an ack. Binary attachments are Json binary
+// values (Json::binary(...)) at any depth.
+using Args = std::vector<Json>;
+
+// Arguments from the wire form: the JSON array, with each
+// {"_placeholder":true,"num":N} replaced by binary attachment N.
+absl::StatusOr<Args> DecodeArgs(const ::socketio::sidecar::v1::Payload& payload);
+// The wire form of arguments: binary values become placeholders and attachments.
+::socketio::sidecar::v1::Payload EncodeArgs(const Args& args);
+
+}  // namespace socketio

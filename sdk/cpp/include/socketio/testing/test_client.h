@@ -1,0 +1,72 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "socketio/server.h"
+
+namespace socketio::testing {
+
+class FakeSidecar;
+struct ClientState;
+
+// Something the server sent this client.
+struct Received {
+  std::string name;
+  Args args;
+  std::string nsp;
+};
+
+struct ConnectOptions {
+  // socket.io-client's `auth`.
+  Json auth = Json::object();
+  std::vector<std::pair<std::string, std::string>> query;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Flask-SocketIO's SocketIOTestClient for the C++ SDK: drives a Server's
+// handlers in-process through an in-memory sidecar (rooms, broadcasts,
+// sessions, acks both ways, connect decisions), without a network. Calls are
+// synchronous: when one returns, the handlers it triggered have finished and
+// what they emitted can be read with GetReceived. Clients of one Server share
+// its in-memory sidecar, so they see each other's broadcasts.
+class TestClient {
+ public:
+  explicit TestClient(Server& server);
+  ~TestClient();  // disconnects from every namespace
+  TestClient(const TestClient&) = delete;
+  TestClient& operator=(const TestClient&) = delete;
+
+  // PERMISSION_DENIED with the handler's message when the connection is refused.
+  absl::Status Connect(const std::string& nsp = "/", ConnectOptions options = {});
+  bool IsConnected(const std::string& nsp = "/") const;
+  // The socket id in a namespace ("" when not connected).
+  std::string sid(const std::string& nsp = "/") const;
+  // The CONNECT_ERROR payload of the last refused Connect: {"message", "data"?}.
+  Json connect_error(const std::string& nsp = "/") const;
+
+  absl::Status Emit(std::string_view event, Args args = {}, const std::string& nsp = "/");
+  absl::Status Send(Json data, const std::string& nsp = "/");
+  // Emits with an ack request and returns the handler's ack.
+  absl::StatusOr<Args> Call(std::string_view event, Args args = {}, const std::string& nsp = "/");
+  // What the server sent to this client in `nsp` since the last call; clears it.
+  std::vector<Received> GetReceived(const std::string& nsp = "/");
+  absl::Status Disconnect(const std::string& nsp = "/");
+
+  // How this client answers server emits that ask for an ack. Without one
+  // the client never answers, and such emits report it as timed out at once.
+  void OnCall(std::function<Args(const std::string& event, const Args& args)> answer);
+
+ private:
+  std::shared_ptr<FakeSidecar> sidecar_;
+  // Guarded by the sidecar's mutex.
+  std::unique_ptr<ClientState> state_;
+};
+
+}  // namespace socketio::testing

@@ -1,0 +1,82 @@
+#include "socketio/payload.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace socketio {
+namespace {
+
+namespace pb = ::socketio::sidecar::v1;
+
+// {"_placeholder":true,"num":N} -> N, else -1.
+int64_t PlaceholderNumber(const Json& value) {
+  if (!value.is_object() || value.size() != 2) return -1;
+  auto flag = value.find("_placeholder");
+  auto num = value.find("num");
+  if (flag == value.end() || num == value.end() || !flag->is_boolean() || !flag->get<bool>() ||
+      !num->is_number_unsigned()) {
+    return -1;
+  }
+  return num->get<int64_t>();
+}
+
+absl::Status Substitute(Json& value, const pb::Payload& payload) {
+  if (int64_t num = PlaceholderNumber(value); num >= 0) {
+    if (num >= payload.binary_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("placeholder ", num, " but only ", payload.binary_size(), " attachments"));
+    }
+    const std::string& bytes = payload.binary(static_cast<int>(num));
+    value = Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    return absl::OkStatus();
+  }
+  if (value.is_array() || value.is_object()) {
+    for (Json& child : value) {
+      if (absl::Status status = Substitute(child, payload); !status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+Json Extract(const Json& value, pb::Payload& payload) {
+  if (value.is_binary()) {
+    const auto& bytes = value.get_binary();
+    Json placeholder = {{"_placeholder", true}, {"num", payload.binary_size()}};
+    payload.add_binary(std::string(bytes.begin(), bytes.end()));
+    return placeholder;
+  }
+  if (value.is_array()) {
+    Json copy = Json::array();
+    for (const Json& child : value) copy.push_back(Extract(child, payload));
+    return copy;
+  }
+  if (value.is_object()) {
+    Json copy = Json::object();
+    for (const auto& [key, child] : value.items()) copy[key] = Extract(child, payload);
+    return copy;
+  }
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<Args> DecodeArgs(const pb::Payload& payload) {
+  if (payload.json().empty()) return Args{};
+  Json parsed = Json::parse(payload.json(), nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_array()) return absl::InvalidArgumentError("arguments are not a JSON array");
+  if (payload.binary_size() > 0) {
+    if (absl::Status status = Substitute(parsed, payload); !status.ok()) return status;
+  }
+  return parsed.get<Args>();
+}
+
+pb::Payload EncodeArgs(const Args& args) {
+  pb::Payload payload;
+  Json array = Json::array();
+  for (const Json& arg : args) array.push_back(Extract(arg, payload));
+  // Invalid UTF-8 in strings is replaced rather than thrown on: a handler's
+  // answer must not take the stream down.
+  payload.set_json(array.dump(-1, ' ', false, Json::error_handler_t::replace));
+  return payload;
+}
+
+}  // namespace socketio

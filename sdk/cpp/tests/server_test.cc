@@ -1,0 +1,409 @@
+// The SDK's handler model, driven through the test client.
+#include "socketio/server.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "socketio/testing/test_client.h"
+
+namespace socketio {
+namespace {
+
+using testing::ConnectOptions;
+using ::testing::ElementsAre;
+using testing::Received;
+using testing::TestClient;
+using ::testing::UnorderedElementsAre;
+
+std::vector<std::string> Names(const std::vector<Received>& received) {
+  std::vector<std::string> names;
+  for (const Received& item : received) names.push_back(item.name);
+  return names;
+}
+
+TEST(Server, RunsTheEventsHandlerAndAcksWithItsResult) {
+  Server server;
+  server.On("/", "add", [](Socket&, const Args& args) {
+    return Args{args.at(0).get<int>() + args.at(1).get<int>()};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  absl::StatusOr<Args> ack = client.Call("add", {2, 3});
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(*ack, Args{5});
+}
+
+TEST(Server, AcksSeveralArgumentsOrNone) {
+  Server server;
+  server.On("/", "pair", [](Socket&, const Args&) { return Args{"a", 1}; });
+  server.On("/", "nothing", [](Socket&, const Args&) { return Args{}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("pair"), (Args{"a", 1}));
+  EXPECT_EQ(*client.Call("nothing"), Args{});
+}
+
+TEST(Server, ConnectHandlersSeeAuthQueryAndHeaders) {
+  Server server;
+  Json seen;
+  server.OnConnect("/", [&](Socket& socket, const Json& auth) {
+    seen = {{"auth", auth},
+            {"query", socket.handshake().Query("room").value_or("")},
+            {"header", socket.handshake().Header("X-Team").value_or("")},
+            {"sid", socket.sid()}};
+  });
+  TestClient client(server);
+  ConnectOptions options;
+  options.auth = {{"token", "abc"}};
+  options.query = {{"room", "lobby"}};
+  options.headers = {{"x-team", "blue"}};
+  ASSERT_TRUE(client.Connect("/", options).ok());
+  EXPECT_EQ(seen["auth"], (Json{{"token", "abc"}}));
+  EXPECT_EQ(seen["query"], "lobby");
+  EXPECT_EQ(seen["header"], "blue");
+  EXPECT_EQ(seen["sid"], client.sid());
+}
+
+TEST(Server, AConnectHandlerRefusesWithMessageAndData) {
+  Server server;
+  server.OnConnect("/", [](Socket&, const Json& auth) {
+    if (!auth.contains("token"))
+      throw ConnectionRefusedError("unauthorized", {{"login", "/login"}});
+  });
+  TestClient client(server);
+  absl::Status status = client.Connect();
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(status.message(), "unauthorized");
+  EXPECT_EQ(client.connect_error(),
+            (Json{{"message", "unauthorized"}, {"data", {{"login", "/login"}}}}));
+  EXPECT_FALSE(client.IsConnected());
+  ConnectOptions options;
+  options.auth = {{"token", "t"}};
+  EXPECT_TRUE(client.Connect("/", options).ok());
+}
+
+TEST(Server, EmitsFromAConnectHandlerReachTheClientOnceAccepted) {
+  Server server;
+  server.OnConnect("/", [](Socket& socket, const Json&) {
+    ASSERT_TRUE(socket.Emit("welcome", {"hi"}).ok());
+    ASSERT_TRUE(socket.JoinRoom("lobby").ok());
+  });
+  server.On("/", "rooms", [](Socket& socket, const Args&) {
+    std::vector<std::string> rooms = *socket.Rooms();
+    return Args{rooms};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  std::vector<Received> received = client.GetReceived();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].name, "welcome");
+  EXPECT_EQ(received[0].args, Args{"hi"});
+  Json rooms = (*client.Call("rooms"))[0];
+  EXPECT_THAT(rooms.get<std::vector<std::string>>(), UnorderedElementsAre(client.sid(), "lobby"));
+}
+
+TEST(Server, KeepsTheSessionAcrossEvents) {
+  Server server;
+  server.OnConnect("/", [](Socket& socket, const Json&) { socket.session()["count"] = 0; });
+  server.On("/", "count", [](Socket& socket, const Args&) {
+    int count = socket.session()["count"].get<int>() + 1;
+    socket.session()["count"] = count;
+    return Args{count};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("count"), Args{1});
+  EXPECT_EQ(*client.Call("count"), Args{2});
+  EXPECT_EQ(*client.Call("count"), Args{3});
+}
+
+TEST(Server, BroadcastsAndRoomsReachTheRightClients) {
+  Server server;
+  server.On("/", "join", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.JoinRoom(args.at(0).get<std::string>()).ok());
+    return Args{};
+  });
+  server.On("/", "to_room", [](Socket& socket, const Args& args) {
+    EmitOptions options;
+    options.to = {args.at(0).get<std::string>()};
+    EXPECT_TRUE(socket.Emit("room_message", {args.at(1)}, options).ok());
+    return Args{};
+  });
+  server.On("/", "shout", [](Socket& socket, const Args& args) {
+    EmitOptions options;
+    options.broadcast = true;
+    options.include_self = false;
+    EXPECT_TRUE(socket.Emit("shout", args, options).ok());
+    return Args{};
+  });
+  TestClient alice(server), bob(server), carol(server);
+  for (TestClient* client : {&alice, &bob, &carol}) ASSERT_TRUE(client->Connect().ok());
+  ASSERT_TRUE(alice.Emit("join", {"r"}).ok());
+  ASSERT_TRUE(bob.Emit("join", {"r"}).ok());
+  ASSERT_TRUE(carol.Emit("to_room", {"r", "hello r"}).ok());
+  EXPECT_THAT(Names(alice.GetReceived()), ElementsAre("room_message"));
+  EXPECT_THAT(Names(bob.GetReceived()), ElementsAre("room_message"));
+  EXPECT_THAT(carol.GetReceived(), ::testing::IsEmpty());
+
+  ASSERT_TRUE(alice.Emit("shout", {"hey"}).ok());
+  EXPECT_THAT(alice.GetReceived(), ::testing::IsEmpty());
+  EXPECT_THAT(Names(bob.GetReceived()), ElementsAre("shout"));
+  EXPECT_THAT(Names(carol.GetReceived()), ElementsAre("shout"));
+}
+
+TEST(Server, SkipSidLeavesSocketsOut) {
+  Server server;
+  server.On("/", "all_but", [](Socket& socket, const Args& args) {
+    EmitOptions options;
+    options.broadcast = true;
+    options.skip_sids = {args.at(0).get<std::string>()};
+    EXPECT_TRUE(socket.Emit("news", {}, options).ok());
+    return Args{};
+  });
+  TestClient alice(server), bob(server);
+  ASSERT_TRUE(alice.Connect().ok());
+  ASSERT_TRUE(bob.Connect().ok());
+  ASSERT_TRUE(alice.Emit("all_but", {bob.sid()}).ok());
+  EXPECT_THAT(Names(alice.GetReceived()), ElementsAre("news"));
+  EXPECT_THAT(bob.GetReceived(), ::testing::IsEmpty());
+}
+
+TEST(Server, CloseRoomAndLeaveRoomRemoveMembers) {
+  Server server;
+  server.On("/", "join", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.JoinRoom(args.at(0).get<std::string>()).ok());
+    return Args{};
+  });
+  server.On("/", "leave", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.LeaveRoom(args.at(0).get<std::string>()).ok());
+    return Args{};
+  });
+  server.On("/", "close", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.CloseRoom(args.at(0).get<std::string>()).ok());
+    return Args{};
+  });
+  server.On("/", "rooms", [](Socket& socket, const Args&) { return Args{*socket.Rooms()}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Emit("join", {"a"}).ok());
+  ASSERT_TRUE(client.Emit("join", {"b"}).ok());
+  ASSERT_TRUE(client.Emit("leave", {"a"}).ok());
+  ASSERT_TRUE(client.Emit("close", {"b"}).ok());
+  EXPECT_EQ((*client.Call("rooms"))[0], Json::array({client.sid()}));
+}
+
+TEST(Server, CallWaitsForTheClientsAnswer) {
+  Server server;
+  server.On("/", "ask", [](Socket& socket, const Args&) {
+    absl::StatusOr<Args> answer = socket.Call("question", {"why?"});
+    return answer.ok() ? *answer : Args{std::string(answer.status().message())};
+  });
+  TestClient client(server);
+  client.OnCall([](const std::string& event, const Args& args) {
+    return Args{event + ": " + args.at(0).get<std::string>() + " because"};
+  });
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("ask"), Args{"question: why? because"});
+}
+
+TEST(Server, CallReportsAClientThatDoesNotAnswer) {
+  Server server;
+  server.On("/", "ask", [](Socket& socket, const Args&) {
+    absl::StatusOr<Args> answer = socket.Call("question", {}, std::chrono::milliseconds(100));
+    return Args{answer.status().code() == absl::StatusCode::kDeadlineExceeded};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("ask"), Args{true});
+}
+
+TEST(Server, EmitCallbacksGetEachClientsAnswer) {
+  Server server;
+  std::mutex mutex;
+  std::vector<std::string> answers;
+  server.On("/", "poll", [&](Socket& socket, const Args&) {
+    EmitOptions options;
+    options.broadcast = true;
+    options.callback = [&](const std::string&, absl::StatusOr<Args> answer) {
+      std::lock_guard lock(mutex);
+      answers.push_back(answer.ok() ? (*answer)[0].get<std::string>() : "timeout");
+    };
+    EXPECT_TRUE(socket.Emit("vote", {}, options).ok());
+    return Args{};
+  });
+  TestClient alice(server), bob(server);
+  alice.OnCall([](const std::string&, const Args&) { return Args{"yes"}; });
+  ASSERT_TRUE(alice.Connect().ok());
+  ASSERT_TRUE(bob.Connect().ok());
+  ASSERT_TRUE(alice.Emit("poll").ok());
+  std::lock_guard lock(mutex);
+  EXPECT_THAT(answers, UnorderedElementsAre("yes", "timeout"));
+}
+
+TEST(Server, AnExceptionGoesToTheNamespacesErrorHandlerWhoseResultIsTheAck) {
+  Server server;
+  server.On("/chat", "boom",
+            [](Socket&, const Args&) -> Args { throw std::runtime_error("kaboom"); });
+  server.OnError("/chat", [](Socket& socket, std::exception_ptr error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      return Args{std::string("chat error in ") + socket.event() + ": " + e.what()};
+    }
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect("/chat").ok());
+  EXPECT_EQ(*client.Call("boom", {}, "/chat"), Args{"chat error in boom: kaboom"});
+  EXPECT_TRUE(client.IsConnected("/chat")) << "a failing handler must not drop the client";
+}
+
+TEST(Server, WithoutANamespaceHandlerErrorsGoToTheDefaultOne) {
+  Server server;
+  server.On("/", "boom", [](Socket&, const Args&) -> Args { throw std::logic_error("no"); });
+  server.OnErrorDefault([](Socket&, std::exception_ptr) { return Args{"default"}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("boom"), Args{"default"});
+  EXPECT_EQ(*client.Call("boom"), Args{"default"});
+}
+
+TEST(Server, CatchAllAndMessageHandlersGetTheirEvents) {
+  Server server;
+  server.OnMessage("/", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.Send(args.at(0)).ok());
+    return Args{};
+  });
+  server.OnAny("/", [](Socket& socket, const Args&) { return Args{"any:" + socket.event()}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Send("text").ok());
+  std::vector<Received> received = client.GetReceived();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].name, "message");
+  EXPECT_EQ(received[0].args, Args{"text"});
+  EXPECT_EQ(*client.Call("whatever"), Args{"any:whatever"});
+}
+
+class Counter : public Namespace {
+ public:
+  Counter() : Namespace("/counter") {
+    On("add", &Counter::OnAdd);
+    On("reset", &Counter::OnReset);
+  }
+  void OnConnect(Socket& socket, const Json&) override { socket.session()["total"] = 0; }
+  void OnDisconnect(Socket&, const std::string& reason) override { last_reason = reason; }
+  Args OnAdd(Socket& socket, const Args& args) {
+    int total = socket.session()["total"].get<int>() + args.at(0).get<int>();
+    socket.session()["total"] = total;
+    return {total};
+  }
+  void OnReset(Socket& socket, const Args&) { socket.session()["total"] = 0; }
+
+  std::string last_reason;
+};
+
+TEST(Namespace, MethodsInItsDispatchTableBecomeHandlers) {
+  Server server;
+  auto counter = std::make_shared<Counter>();
+  server.Register(counter);
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect("/counter").ok());
+  EXPECT_EQ(*client.Call("add", {5}, "/counter"), Args{5});
+  EXPECT_EQ(*client.Call("add", {2}, "/counter"), Args{7});
+  EXPECT_EQ(*client.Call("reset", {}, "/counter"), Args{});
+  EXPECT_EQ(*client.Call("add", {1}, "/counter"), Args{1});
+  ASSERT_TRUE(client.Disconnect("/counter").ok());
+  EXPECT_EQ(counter->last_reason, "client namespace disconnect");
+}
+
+TEST(Server, ClientsConnectToSeveralNamespacesSeparately) {
+  Server server;
+  server.On("/", "where", [](Socket& socket, const Args&) { return Args{socket.nsp()}; });
+  server.On("/admin", "where", [](Socket& socket, const Args&) { return Args{socket.nsp()}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect("/").ok());
+  ASSERT_TRUE(client.Connect("/admin").ok());
+  EXPECT_NE(client.sid("/"), client.sid("/admin"));
+  EXPECT_EQ(*client.Call("where", {}, "/admin"), Args{"/admin"});
+  ASSERT_TRUE(client.Disconnect("/admin").ok());
+  EXPECT_TRUE(client.IsConnected("/"));
+  EXPECT_FALSE(client.IsConnected("/admin"));
+}
+
+TEST(Server, DisconnectHandlersLearnWhyAndServerSideDisconnectsWork) {
+  Server server;
+  std::vector<std::string> reasons;
+  std::mutex mutex;
+  server.OnDisconnect("/", [&](Socket&, const std::string& reason) {
+    std::lock_guard lock(mutex);
+    reasons.push_back(reason);
+  });
+  server.On("/", "kick_me", [](Socket& socket, const Args&) {
+    EXPECT_TRUE(socket.Disconnect().ok());
+    return Args{};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Emit("kick_me").ok());
+  EXPECT_FALSE(client.IsConnected());
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Disconnect().ok());
+  std::lock_guard lock(mutex);
+  EXPECT_THAT(reasons, ElementsAre("server namespace disconnect", "client namespace disconnect"));
+}
+
+TEST(Server, BinaryArgumentsRoundTrip) {
+  Server server;
+  server.On("/", "reverse", [](Socket&, const Args& args) {
+    std::vector<uint8_t> bytes = args.at(0)["data"].get_binary();
+    std::reverse(bytes.begin(), bytes.end());
+    return Args{Json{{"data", Json::binary(bytes)}}};
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  Args ack = *client.Call("reverse", {Json{{"data", Json::binary({1, 2, 3})}}});
+  EXPECT_EQ(ack[0]["data"].get_binary(), std::vector<uint8_t>({3, 2, 1}));
+}
+
+TEST(Server, OneClientsHandlersRunInOrderWhileOthersRunConcurrently) {
+  Server server(ServerOptions{.threads = 4});
+  std::mutex mutex;
+  std::map<std::string, std::vector<int>> order;
+  std::atomic<int> running{0}, overlap{0};
+  server.On("/", "step", [&](Socket& socket, const Args& args) {
+    if (++running > 1) ++overlap;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    {
+      std::lock_guard lock(mutex);
+      order[socket.sid()].push_back(args.at(0).get<int>());
+    }
+    --running;
+    return Args{};
+  });
+  TestClient alice(server), bob(server);
+  ASSERT_TRUE(alice.Connect().ok());
+  ASSERT_TRUE(bob.Connect().ok());
+  std::thread other([&] {
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(bob.Emit("step", {i}).ok());
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(alice.Emit("step", {i}).ok());
+  other.join();
+  std::vector<int> expected(20);
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(order[alice.sid()], expected);
+  EXPECT_EQ(order[bob.sid()], expected);
+  EXPECT_GT(overlap.load(), 0) << "two clients' handlers never overlapped";
+}
+
+TEST(Server, CommandsWithoutASidecarFailClearly) {
+  Server server;
+  EXPECT_EQ(server.Emit("x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(server.JoinRoom("sid", "room").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(server.Emit("").code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace socketio
