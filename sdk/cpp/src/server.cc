@@ -150,6 +150,11 @@ void Server::Register(std::shared_ptr<Namespace> object) {
   };
 }
 
+void Server::OnAttach(std::function<void()> hook) {
+  std::lock_guard lock(handlers_mutex_);
+  on_attach_ = std::move(hook);
+}
+
 // --- Server: attaching ---------------------------------------------------------
 
 absl::Status Server::Run(const std::string& address) {
@@ -219,6 +224,12 @@ absl::Status Server::Serve(std::shared_ptr<Link> link, bool* welcomed) {
     link_ = link;
     attached_ = true;
   }
+  std::function<void()> on_attach;
+  {
+    std::lock_guard lock(handlers_mutex_);
+    on_attach = on_attach_;
+  }
+  if (on_attach) on_attach();
   Message message;
   while (link->Read(&message)) Dispatch(link, std::move(message));
   {
@@ -272,17 +283,26 @@ void Server::Dispatch(const std::shared_ptr<Link>& link, Message message) {
     case Message::kCommandResult: {
       uint64_t id = message.has_client_ack() ? message.client_ack().request_id()
                                              : message.command_result().request_id();
-      AnswerHandler handler;
+      Pending pending;
       {
         std::lock_guard lock(mutex_);
         auto it = pending_.find(id);
         if (it != pending_.end()) {
-          handler = it->second;
+          pending = it->second;
           if (message.has_command_result()) pending_.erase(it);
         }
       }
-      if (handler) {
-        handler(&message, absl::OkStatus());
+      if (pending.on_answer && pending.on_executor) {
+        std::string key = message.has_client_ack() ? message.client_ack().sid() : std::string();
+        auto shared = std::make_shared<Message>(std::move(message));
+        Post(key, [link, shared, handler = std::move(pending.on_answer)] {
+          handler(shared.get(), absl::OkStatus());
+          link->Processed();
+        });
+        return;
+      }
+      if (pending.on_answer) {
+        pending.on_answer(&message, absl::OkStatus());
       } else if (message.has_command_result() && id == 0) {
         LogError(
             absl::StrCat("the sidecar refused a command: ", message.command_result().message()));
@@ -459,12 +479,12 @@ absl::Status Server::Write(const Outgoing& message) {
   return absl::OkStatus();
 }
 
-absl::Status Server::Request(Outgoing message, AnswerHandler on_answer) {
+absl::Status Server::Request(Outgoing message, AnswerHandler on_answer, bool on_executor) {
   uint64_t id;
   {
     std::lock_guard lock(mutex_);
     id = next_request_id_++;
-    pending_[id] = on_answer;
+    pending_[id] = Pending{std::move(on_answer), on_executor};
   }
   switch (message.kind_case()) {
     case Outgoing::kEmit:
@@ -514,12 +534,12 @@ absl::StatusOr<pb::CommandResult> Server::RequestAndWait(Outgoing message) {
 }
 
 void Server::FailPending(absl::Status why) {
-  std::map<uint64_t, AnswerHandler> pending;
+  std::map<uint64_t, Pending> pending;
   {
     std::lock_guard lock(mutex_);
     pending.swap(pending_);
   }
-  for (auto& [id, handler] : pending) handler(nullptr, why);
+  for (auto& [id, request] : pending) request.on_answer(nullptr, why);
 }
 
 absl::StatusOr<Server::Outgoing> Server::BuildEmit(const std::string* self_sid,
@@ -547,7 +567,8 @@ absl::StatusOr<Server::Outgoing> Server::BuildEmit(const std::string* self_sid,
 }
 
 absl::Status Server::EmitFrom(const std::string* self_sid, const std::string& default_nsp,
-                              std::string_view event, Args args, EmitOptions options) {
+                              std::string_view event, Args args, EmitOptions options,
+                              bool callback_on_executor) {
   absl::StatusOr<Outgoing> built = BuildEmit(self_sid, default_nsp, event, args, options);
   if (!built.ok()) return built.status();
   Outgoing& message = *built;
@@ -557,16 +578,19 @@ absl::Status Server::EmitFrom(const std::string* self_sid, const std::string& de
   auto timeout = Timeout(options.timeout);
   emit->set_ack_timeout_ms(static_cast<uint32_t>(timeout.count()));
   auto callback = options.callback;
-  return Request(std::move(message), [callback](const Message* answer, absl::Status status) {
-    if (!status.ok()) return;
-    if (answer->has_client_ack()) {
-      callback(answer->client_ack().sid(), DecodeArgs(answer->client_ack().args()));
-      return;
-    }
-    for (const std::string& sid : answer->command_result().ack_timed_out_sids()) {
-      callback(sid, absl::DeadlineExceededError("the client did not answer in time"));
-    }
-  });
+  return Request(
+      std::move(message),
+      [callback](const Message* answer, absl::Status status) {
+        if (!status.ok()) return;
+        if (answer->has_client_ack()) {
+          callback(answer->client_ack().sid(), DecodeArgs(answer->client_ack().args()));
+          return;
+        }
+        for (const std::string& sid : answer->command_result().ack_timed_out_sids()) {
+          callback(sid, absl::DeadlineExceededError("the client did not answer in time"));
+        }
+      },
+      callback_on_executor);
 }
 
 absl::Status Server::Emit(std::string_view event, Args args, EmitOptions options) {
@@ -589,7 +613,10 @@ absl::StatusOr<Args> Server::Call(std::string_view sid, std::string_view event, 
   options.callback = [promise, answered](const std::string&, absl::StatusOr<Args> answer) {
     std::call_once(*answered, [&] { promise->set_value(std::move(answer)); });
   };
-  if (absl::Status sent = Emit(event, std::move(args), options); !sent.ok()) return sent;
+  // The answer is handled on the reader: the caller may be a handler of this very socket.
+  absl::Status sent = EmitFrom(nullptr, "/", event, std::move(args), options,
+                               /*callback_on_executor=*/false);
+  if (!sent.ok()) return sent;
   if (result.wait_for(options.timeout + std::chrono::seconds(5)) != std::future_status::ready) {
     return absl::DeadlineExceededError("the client did not answer in time");
   }

@@ -115,6 +115,8 @@ class Server {
   void OnError(std::string nsp, ErrorHandler handler);
   void OnErrorDefault(ErrorHandler handler);
   void Register(std::shared_ptr<Namespace> handlers);
+  // Called each time the sidecar welcomed this backend (after every reattach).
+  void OnAttach(std::function<void()> hook);
 
   // --- Running ---
   // Attaches to the sidecar at `address` and serves until Shutdown, attaching
@@ -175,14 +177,17 @@ class Server {
   // Sends a command carrying a request id; `on_answer` gets its ClientAcks
   // and, last, its CommandResult (or a failure status).
   using AnswerHandler = std::function<void(const Message*, absl::Status)>;
-  absl::Status Request(Outgoing message, AnswerHandler on_answer);
+  // With `on_executor`, answers are handled on the handler threads (keyed by
+  // the answering socket), so the handler may block; else on the reader.
+  absl::Status Request(Outgoing message, AnswerHandler on_answer, bool on_executor = false);
   // Sends a command and waits for its CommandResult.
   absl::StatusOr<::socketio::sidecar::v1::CommandResult> RequestAndWait(Outgoing message);
   absl::StatusOr<Outgoing> BuildEmit(const std::string* self_sid, const std::string& default_nsp,
                                      std::string_view event, const Args& args,
                                      const EmitOptions& options) const;
   absl::Status EmitFrom(const std::string* self_sid, const std::string& default_nsp,
-                        std::string_view event, Args args, EmitOptions options);
+                        std::string_view event, Args args, EmitOptions options,
+                        bool callback_on_executor = true);
   void FailPending(absl::Status why);
   std::chrono::milliseconds Timeout(std::chrono::milliseconds requested) const;
 
@@ -200,7 +205,12 @@ class Server {
   std::atomic<bool> attached_{false};
   std::atomic<bool> always_connect_{false};
   uint64_t next_request_id_ = 1;
-  std::map<uint64_t, AnswerHandler> pending_;
+  struct Pending {
+    AnswerHandler on_answer;
+    bool on_executor = false;
+  };
+  std::map<uint64_t, Pending> pending_;
+  std::function<void()> on_attach_;
   std::map<std::string, Connection, std::less<>> connections_;
 };
 
