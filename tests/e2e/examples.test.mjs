@@ -1,5 +1,6 @@
 // The example backends (the Go and C++ ports of Flask-SocketIO's example app,
 // and the Go chat) driven through the real sidecar by socket.io-client.
+// CPP_DEMO_BIN overrides where the C++ demo binary is looked for.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -171,3 +172,45 @@ for (const demo of demos) {
     });
   });
 }
+
+describe("the Go chat backend", () => {
+  let example;
+  const sockets = [];
+  const connected = (socket) =>
+    new Promise((resolve, reject) => {
+      socket.once("connect_error", reject);
+      socket.once("connect", resolve);
+    });
+  const open = (name) => {
+    const socket = io(example.url, { forceNew: true, reconnection: false, auth: name === undefined ? {} : { name } });
+    sockets.push(socket);
+    return connected(socket).then(() => socket);
+  };
+
+  before(async () => {
+    example = await startExample(goBuild("chat"));
+  });
+  after(async () => {
+    for (const socket of sockets) socket.close();
+    await example?.stop();
+  });
+
+  test("refuses a client without a name, with a hint in the error's data", async () => {
+    await assert.rejects(open(), (error) => error.message === "a name is required" && /name/.test(error.data.hint));
+  });
+
+  test("a room's messages reach its members with the sender's name, and no one else", async () => {
+    const ann = await open("ann");
+    const bob = await open("bob");
+    const cid = await open("cid");
+    assert.deepEqual((await ann.timeout(5000).emitWithAck("join", "lobby")).sort(), [ann.id, "lobby"].sort());
+    await bob.timeout(5000).emitWithAck("join", "lobby");
+    const cidSaw = record(cid, "said");
+    const bobGot = next(bob, "said");
+    assert.equal(await ann.timeout(5000).emitWithAck("say", "lobby", "hello"), true);
+    assert.deepEqual((await bobGot)[0], { room: "lobby", from: "ann", text: "hello" });
+    assert.equal(await cid.timeout(5000).emitWithAck("say", "lobby", "let me in"), false);
+    assert.deepEqual(cidSaw, []);
+    assert.deepEqual((await bob.timeout(5000).emitWithAck("rooms")).sort(), [bob.id, "lobby"].sort());
+  });
+});
