@@ -3,7 +3,10 @@
 #   lint        shellcheck over the scripts in scripts/ and .ci/
 #   ctest       C++ unit and integration tests registered with CTest
 #   go          `go test ./...` in every Go module (sdk/go, examples/, tests/)
-#   e2e         `npm test` in tests/e2e, with BUILD_DIR exported
+#   e2e         `npm test` in tests/e2e, with BUILD_DIR exported: socket.io-client against the
+#               sidecar with the test backend, the example backends, a Redis cluster, operations
+#   browser     `npm test` in tests/browser: the demo page in headless Chromium (screenshots in
+#               tests/browser/artifacts/)
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
 # Every suite runs even when another fails; a summary follows, ending with the line
 # `N passed, N failed` (tests where a suite reports them, else the suite as one), and the exit
@@ -19,7 +22,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e demo)
+ALL_SUITES=(lint ctest go e2e browser demo)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${BUILD_DIR}/sidecar/socketio-sidecar"
@@ -186,22 +189,24 @@ run_go() {
   done
 }
 
-run_e2e() {
-  local dir="${REPO_ROOT}/tests/e2e"
+# run_npm_suite NAME: `npm test` in tests/NAME, which needs the build.
+run_npm_suite() {
+  local name="$1"
+  local dir="${REPO_ROOT}/tests/${name}"
   if [[ ! -f "${dir}/package.json" ]]; then
-    record e2e SKIP 0 0 "tests/e2e/package.json not found"
+    record "${name}" SKIP 0 0 "tests/${name}/package.json not found"
     return
   fi
   local has_test_script='process.exit(require("./package.json").scripts?.test ? 0 : 1)'
   if ! (cd "${dir}" && node -e "${has_test_script}"); then
-    record e2e SKIP 0 0 "tests/e2e/package.json has no test script"
+    record "${name}" SKIP 0 0 "tests/${name}/package.json has no test script"
     return
   fi
   if ((build_ok == 0)); then
-    record e2e FAIL 0 1 "not run: the build failed"
+    record "${name}" FAIL 0 1 "not run: the build failed"
     return
   fi
-  run_suite e2e js "${dir}" npm test
+  run_suite "${name}" js "${dir}" npm test
 }
 
 free_port() {
@@ -229,7 +234,8 @@ main() {
   fi
 
   build_ok=1
-  if suite_selected ctest || suite_selected e2e || suite_selected demo; then
+  if suite_selected ctest || suite_selected e2e || suite_selected browser ||
+    suite_selected demo; then
     if ! "${REPO_ROOT}/scripts/build.sh"; then
       build_ok=0
       record build FAIL 0 1 "scripts/build.sh failed"
@@ -243,7 +249,8 @@ main() {
       lint) run_shellcheck ;;
       ctest) run_ctest ;;
       go) run_go ;;
-      e2e) run_e2e ;;
+      e2e) run_npm_suite e2e ;;
+      browser) run_npm_suite browser ;;
       demo) run_demo ;;
     esac
   done

@@ -2,48 +2,15 @@
 // and the Go chat) driven through the real sidecar by socket.io-client.
 // CPP_DEMO_BIN overrides where the C++ demo binary is looked for.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { next, record, startStack, waitForLine } from "./harness.mjs";
+import { goBuild, next, record, startExample } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const buildDir = process.env.BUILD_DIR ?? path.join(repo, "build");
-const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "sidecar-examples-"));
-
-// Builds a Go main package of examples/go into binDir; returns its path.
-function goBuild(pkg) {
-  const output = path.join(binDir, path.basename(pkg));
-  const built = spawnSync("go", ["build", "-o", output, `./${pkg}`], {
-    cwd: path.join(repo, "examples/go"),
-    env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, GOTOOLCHAIN: "local" },
-    encoding: "utf8",
-  });
-  if (built.status !== 0) throw new Error(`go build ${pkg} failed:\n${built.stderr}`);
-  return output;
-}
-
-// A sidecar plus one example backend attached to it.
-async function startExample(binary, args = []) {
-  const stack = await startStack([], { backend: false });
-  const backend = spawn(binary, [`--sidecar=${stack.grpcAddress}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  backend.stderr.on("data", (d) => stack.logs.push(`[example] ${d}`));
-  await waitForLine(backend, "attached", path.basename(binary));
-  return {
-    url: stack.url,
-    async stop() {
-      const exited = new Promise((resolve) => backend.once("exit", resolve));
-      backend.kill("SIGTERM");
-      await exited;
-      await stack.stop();
-    },
-  };
-}
+const buildDir = process.env.BUILD_DIR ?? path.resolve(here, "../../build");
 
 const cppDemo = process.env.CPP_DEMO_BIN ?? path.join(buildDir, "examples/cpp/demo/demo-backend-cpp");
 const demos = [

@@ -1,13 +1,16 @@
 // Starts the built sidecar and the test backend on free loopback ports, and
 // gives tests small promise helpers around socket.io-client.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const buildDir = process.env.BUILD_DIR ?? path.resolve(here, "../../build");
+const repo = path.resolve(here, "../..");
+const buildDir = process.env.BUILD_DIR ?? path.join(repo, "build");
 
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -76,6 +79,41 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
         child.kill("SIGTERM");
         await exited;
       }
+    },
+  };
+}
+
+let goBinDir;
+
+// Builds a Go main package of examples/go (e.g. "demo") into a temporary folder; returns its path.
+export function goBuild(pkg) {
+  goBinDir ??= fs.mkdtempSync(path.join(os.tmpdir(), "sidecar-examples-"));
+  const output = path.join(goBinDir, path.basename(pkg));
+  const built = spawnSync("go", ["build", "-o", output, `./${pkg}`], {
+    cwd: path.join(repo, "examples/go"),
+    env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, GOTOOLCHAIN: "local" },
+    encoding: "utf8",
+  });
+  if (built.status !== 0) throw new Error(`go build ${pkg} failed:\n${built.stderr}`);
+  return output;
+}
+
+// A sidecar started with `flags` plus one example backend binary attached to it (it must print
+// "attached"); returns {url, opsUrl, logs, stop}.
+export async function startExample(binary, args = [], flags = []) {
+  const stack = await startStack(flags, { backend: false });
+  const backend = spawn(binary, [`--sidecar=${stack.grpcAddress}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  backend.stderr.on("data", (d) => stack.logs.push(`[example] ${d}`));
+  await waitForLine(backend, "attached", path.basename(binary));
+  return {
+    url: stack.url,
+    opsUrl: stack.opsUrl,
+    logs: stack.logs,
+    async stop() {
+      const exited = new Promise((resolve) => backend.once("exit", resolve));
+      backend.kill("SIGTERM");
+      await exited;
+      await stack.stop();
     },
   };
 }
