@@ -31,11 +31,11 @@ case "${1:-}" in
   *) die "usage: scripts/demo.sh [--check]" ;;
 esac
 
-# Go main packages under a folder, one per line, preferring one named chat.
+# Go main packages under a folder, one per line, preferring the demo (Flask-SocketIO's example).
 go_main_packages() {
   [[ -d "$1" ]] || return 0
   grep -rlE --include='*.go' --exclude='*_test.go' '^package main\b' "$1" 2>/dev/null |
-    xargs -r -n1 dirname | sort -u | awk '/\/chat$/ { print; next } { rest[++n] = $0 }
+    xargs -r -n1 dirname | sort -u | awk '/\/demo$/ { print; next } { rest[++n] = $0 }
       END { for (i = 1; i <= n; i++) print rest[i] }'
 }
 
@@ -103,10 +103,12 @@ wait_for_port() {
 }
 
 children=()
+# SIGINT, as Ctrl-C would: the sidecar then closes its clients at once instead of draining them
+# over --drain_timeout as for SIGTERM.
 stop_children() {
   local pid
   for pid in "${children[@]}"; do
-    kill -TERM "${pid}" 2>/dev/null || true
+    kill -INT "${pid}" 2>/dev/null || true
   done
   for pid in "${children[@]}"; do
     wait "${pid}" 2>/dev/null || true
