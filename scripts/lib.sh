@@ -8,6 +8,10 @@ export REPO_ROOT
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
   PATH="/usr/local/go/bin:${PATH}"
 fi
+# `go install` puts tools (helm) in GOPATH/bin.
+if [[ -d "${HOME}/go/bin" && ":${PATH}:" != *":${HOME}/go/bin:"* ]]; then
+  PATH="${PATH}:${HOME}/go/bin"
+fi
 export PATH
 # Never download another Go toolchain: a go.mod asking for one should fail loudly.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
