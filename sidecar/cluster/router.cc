@@ -146,6 +146,24 @@ Router::Scope Router::ScopeOf(const Command& command) const {
   return scope;
 }
 
+std::shared_ptr<CommandCollector> Router::NewCollector(const Command& command,
+                                                       std::shared_ptr<socketio::OutcomeSink> sink,
+                                                       size_t parts) const {
+  auto collector = std::make_shared<CommandCollector>(std::move(sink), parts);
+  if (command.has_stats()) {
+    collector->local_node().set_node_id(runtime::LocalNodeId());
+    if (describe_node_) describe_node_(collector->local_node());
+  }
+  // Nothing here to run it on: done at once (a socket of this node that does not exist).
+  if (parts == 0) {
+    if (const std::string* sid = SidOf(command)) {
+      collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *sid));
+    }
+    collector->PartDone();
+  }
+  return collector;
+}
+
 void Router::Run(std::shared_ptr<const Command> command,
                  std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes) {
   if (absl::Status status = Validate(*command); !status.ok()) {
@@ -154,17 +172,7 @@ void Router::Run(std::shared_ptr<const Command> command,
   Scope scope = ScopeOf(*command);
   const bool collect_remote = scope.remote && wait_for_nodes;
   auto collector =
-      std::make_shared<CommandCollector>(sink, scope.shards.size() + (collect_remote ? 1 : 0));
-  if (command->has_stats()) {
-    collector->local_node().set_node_id(runtime::LocalNodeId());
-    if (describe_node_) describe_node_(collector->local_node());
-  }
-  if (scope.shards.empty() && !collect_remote) {
-    if (const std::string* sid = SidOf(*command)) {
-      collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *sid));
-    }
-    collector->PartDone();
-  }
+      NewCollector(*command, std::move(sink), scope.shards.size() + (collect_remote ? 1 : 0));
   RunOnShards(scope.shards, command, collector);
   if (scope.remote) {
     peers_->Publish(command, scope.node, collect_remote ? collector : nullptr,
@@ -177,20 +185,9 @@ void Router::RunHere(std::shared_ptr<const Command> command,
   if (absl::Status status = Validate(*command); !status.ok()) {
     return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
   }
-  Scope scope = ScopeOf(*command);
-  auto collector = std::make_shared<CommandCollector>(sink, scope.shards.size());
-  if (command->has_stats()) {
-    collector->local_node().set_node_id(runtime::LocalNodeId());
-    if (describe_node_) describe_node_(collector->local_node());
-  }
-  if (scope.shards.empty()) {
-    if (const std::string* sid = SidOf(*command)) {
-      collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *sid));
-    }
-    collector->PartDone();
-    return;
-  }
-  RunOnShards(scope.shards, std::move(command), collector);
+  std::vector<uint32_t> shards = ScopeOf(*command).shards;
+  auto collector = NewCollector(*command, std::move(sink), shards.size());
+  RunOnShards(shards, std::move(command), collector);
 }
 
 void Router::RunOnShards(const std::vector<uint32_t>& shards,

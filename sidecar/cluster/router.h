@@ -66,6 +66,9 @@ class Router {
   };
   Scope ScopeOf(const Command& command) const;
   std::vector<uint32_t> AllShards() const;
+  // A collector for `parts` parts, with this node's facts for Stats; finished at once with none.
+  std::shared_ptr<socketio::CommandCollector> NewCollector(
+      const Command& command, std::shared_ptr<socketio::OutcomeSink> sink, size_t parts) const;
   void RunOnShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
                    const std::shared_ptr<socketio::CommandCollector>& collector);
 
