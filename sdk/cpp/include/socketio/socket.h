@@ -34,18 +34,18 @@ struct Handshake {
 // How an emit is addressed and delivered; Flask-SocketIO's emit() keyword arguments.
 struct EmitOptions {
   // Rooms (or sids) to emit to (Flask's `to`/`room`).
-  std::vector<std::string> to;
+  std::vector<std::string> to{};
   // The whole namespace (Flask's `broadcast=True`).
   bool broadcast = false;
   // With `to` or `broadcast` from a handler: false leaves the sender out.
   bool include_self = true;
   // Sockets to leave out (Flask's `skip_sid`).
-  std::vector<std::string> skip_sids;
+  std::vector<std::string> skip_sids{};
   // Another namespace than the socket's (or "/" outside handlers).
-  std::string nsp;
+  std::string nsp{};
   // Ask each receiving client for an ack: called once per socket with its
   // answer, or with DEADLINE_EXCEEDED when it did not answer within `timeout`.
-  std::function<void(const std::string& sid, absl::StatusOr<Args> answer)> callback;
+  std::function<void(const std::string& sid, absl::StatusOr<Args> answer)> callback{};
   // 0 means the server's ack timeout.
   std::chrono::milliseconds timeout{0};
   // Drop the packet for clients that are behind (socket.io's volatile).
