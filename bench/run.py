@@ -121,10 +121,12 @@ def loadgen(server, mode, clients, duration, rate=0):
         raise RuntimeError(f"loadgen did not connect: {line}")
     time.sleep(0.2)
     rss = rss_bytes(server.pids)
-    cpu_before, started = cpu_seconds(server.pids), time.time()
+    before, started = [cpu_seconds([pid]) for pid in server.pids], time.time()
     result = json.loads(run.stdout.readline())
     run.wait()
-    result["server_cpu_seconds"] = cpu_seconds(server.pids) - cpu_before
+    # Per process (the sidecar, then its backend), and summed.
+    result["process_cpu_seconds"] = [cpu_seconds([pid]) - b for pid, b in zip(server.pids, before)]
+    result["server_cpu_seconds"] = sum(result["process_cpu_seconds"])
     result["wall_seconds"] = time.time() - started
     result["rss_per_connection"] = (rss - baseline_rss) / max(1, result["connected"])
     return result
@@ -147,9 +149,12 @@ def row(result):
                 "connects/s": result["connects_per_second"],
                 "idle CPU %": 100 * result["server_cpu_seconds"] / result["wall_seconds"]}
     per = max(1, result["received"])
+    split = result["process_cpu_seconds"]
     return {"received/s": result["received_per_second"],
             "p50 (ms)": result["latency_us"]["p50"] / 1000, "p99 (ms)": result["latency_us"]["p99"] / 1000,
-            "CPU µs/msg": 1e6 * result["server_cpu_seconds"] / per, "lost": result["lost"]}
+            "CPU µs/msg": 1e6 * result["server_cpu_seconds"] / per,
+            "of which backend": 1e6 * split[1] / per if len(split) > 1 else 0,
+            "lost": result["lost"]}
 
 
 def main():
@@ -166,9 +171,11 @@ def main():
                 result = loadgen(server, mode, clients, duration, rate)
                 result.update(server=server.name, scenario=title)
                 results.append(result)
-                if result["failed"] or result["connected"] != clients:
+                # Correctness is asserted of the sidecar only; what the reference server drops
+                # under the same load is a measurement.
+                if start is start_sidecar and (result["failed"] or result["connected"] != clients):
                     problems.append(f"{server.name}, {title}: {result['failed']} clients not connected")
-                if mode != "idle" and (result["lost"] or result["sent"] == 0):
+                if start is start_sidecar and mode != "idle" and (result["lost"] or result["sent"] == 0):
                     problems.append(f"{server.name}, {title}: sent {result['sent']}, lost {result['lost']}")
                 print(f"{server.name:24} {title}: " +
                       ", ".join(f"{k} {v:.3g}" for k, v in row(result).items()), flush=True)
@@ -191,7 +198,7 @@ def main():
     if problems:
         print("\nFAILED:\n" + "\n".join(problems))
         return 1
-    print(f"\n{len(results)} runs, nothing lost")
+    print(f"\n{len(results)} runs, nothing lost by the sidecar")
     return 0
 
 

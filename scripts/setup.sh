@@ -51,13 +51,13 @@ install_apt_packages() {
   "${sudo[@]}" apt-get install "${apt_options[@]}" "${missing[@]}"
 }
 
-# npm ci (or npm install without a lock file) in every package.json folder under tests/ and
-# examples/, skipped when node_modules was installed from the same package.json and lock file.
+# npm ci (or npm install without a lock file) in every package.json folder under tests/,
+# examples/ and bench/, skipped when node_modules was installed from the same package.json and lock file.
 install_npm_packages() {
   local dirs dir
-  mapfile -t dirs < <(find_dirs_with package.json tests examples)
+  mapfile -t dirs < <(find_dirs_with package.json tests examples bench)
   if ((${#dirs[@]} == 0)); then
-    log "npm: no package.json under tests/ or examples/, nothing to install"
+    log "npm: no package.json under tests/, examples/ or bench/, nothing to install"
     return
   fi
   command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 is expected on this machine)"

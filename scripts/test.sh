@@ -8,6 +8,8 @@
 #   browser     `npm test` in tests/browser: the demo page in headless Chromium (screenshots in
 #               tests/browser/artifacts/)
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
+#   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar and
+#               Node, and nothing is lost (no timing is asserted)
 # Every suite runs even when another fails; a summary follows, ending with the line
 # `N passed, N failed` (tests where a suite reports them, else the suite as one), and the exit
 # status is non-zero if anything failed.
@@ -22,7 +24,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e browser demo)
+ALL_SUITES=(lint ctest go e2e browser demo bench)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${BUILD_DIR}/sidecar/socketio-sidecar"
@@ -66,6 +68,12 @@ count_tests() {
   counted_passed=0
   counted_failed=0
   case "${kind}" in
+    bench)
+      # run.py ends with "N runs, nothing lost ...", or lists each problem after "FAILED:".
+      counted_passed="$(last_count '^[0-9]+ runs, nothing lost' "${log_file}")"
+      counted_failed="$(sed -n '/^FAILED:/,$p' "${log_file}" | grep -c ':' || true)"
+      counted_failed=$((counted_failed > 0 ? counted_failed - 1 : 0))
+      ;;
     ctest)
       local total
       total="$(grep -Eo '[0-9]+ tests failed out of [0-9]+' "${log_file}" | tail -n 1 |
@@ -227,6 +235,15 @@ run_demo() {
     run_suite demo demo "${REPO_ROOT}" scripts/demo.sh --check
 }
 
+run_bench() {
+  if ((build_ok == 0)); then
+    record bench FAIL 0 1 "not run: the build failed"
+    return
+  fi
+  run_suite bench bench "${REPO_ROOT}" bench/run.py --profile smoke \
+    --json "${LOG_DIR}/bench-smoke.json"
+}
+
 main() {
   local started=${SECONDS}
   if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
@@ -235,7 +252,7 @@ main() {
 
   build_ok=1
   if suite_selected ctest || suite_selected e2e || suite_selected browser ||
-    suite_selected demo; then
+    suite_selected demo || suite_selected bench; then
     if ! "${REPO_ROOT}/scripts/build.sh"; then
       build_ok=0
       record build FAIL 0 1 "scripts/build.sh failed"
@@ -252,6 +269,7 @@ main() {
       e2e) run_npm_suite e2e ;;
       browser) run_npm_suite browser ;;
       demo) run_demo ;;
+      bench) run_bench ;;
     esac
   done
 
