@@ -161,6 +161,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=PROFILES, default="full")
     parser.add_argument("--json")
+    parser.add_argument("--only", default="", help="run the scenarios whose title contains this")
     args = parser.parse_args()
 
     results, problems = [], []
@@ -168,6 +169,8 @@ def main():
         server = start()
         try:
             for title, mode, clients, duration, rate in scenarios(args.profile):
+                if args.only not in title:
+                    continue
                 result = loadgen(server, mode, clients, duration, rate)
                 result.update(server=server.name, scenario=title)
                 results.append(result)

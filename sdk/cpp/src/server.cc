@@ -318,11 +318,11 @@ void Server::Dispatch(const std::shared_ptr<Link>& link, Message message) {
 
 void Server::HandleConnect(const std::shared_ptr<Link>& link, const Message& message) {
   const pb::Connect& connect = message.connect();
-  Connection connection{ToHandshake(connect.handshake()), ParseObject(connect.auth_json()),
-                        std::nullopt};
+  auto info = std::make_shared<const ConnectionInfo>(
+      ConnectionInfo{ToHandshake(connect.handshake()), ParseObject(connect.auth_json())});
   const Handlers* handlers = FindHandlers(connect.namespace_());
-  Socket socket(*this, connect.sid(), connect.namespace_(), "connect", &connection.handshake,
-                &connection.auth, Json::object());
+  Socket socket(*this, connect.sid(), connect.namespace_(), "connect", &info->handshake,
+                &info->auth, "{}");
   Outgoing decision;
   pb::ConnectDecision* answer = decision.mutable_connect_decision();
   answer->set_sid(connect.sid());
@@ -330,12 +330,12 @@ void Server::HandleConnect(const std::shared_ptr<Link>& link, const Message& mes
   answer->set_accept(true);
   {
     std::lock_guard lock(mutex_);
-    connections_[connect.sid()] = connection;
+    connections_[connect.sid()] = Connection{info, std::nullopt};
   }
   std::vector<Outgoing> held;
   if (!always_connect_) socket.held_ = &held;
   try {
-    if (handlers != nullptr && handlers->connect) handlers->connect(socket, connection.auth);
+    if (handlers != nullptr && handlers->connect) handlers->connect(socket, info->auth);
   } catch (const ConnectionRefusedError& refused) {
     answer->set_accept(false);
     answer->set_error_message(refused.what());
@@ -346,11 +346,11 @@ void Server::HandleConnect(const std::shared_ptr<Link>& link, const Message& mes
     answer->set_accept(false);
   }
   if (answer->accept()) {
-    std::string session = socket.session_.dump();
-    if (session != "{}") {
+    if (socket.session_.has_value() && *socket.session_ != Json::object()) {
+      std::string session = socket.session_->dump(-1, ' ', false, Json::error_handler_t::replace);
       answer->set_session_json(session);
       std::lock_guard lock(mutex_);
-      connections_[connect.sid()].session_json = session;
+      connections_[connect.sid()].session_json = std::move(session);
     }
   } else {
     std::lock_guard lock(mutex_);
@@ -364,15 +364,6 @@ void Server::HandleConnect(const std::shared_ptr<Link>& link, const Message& mes
 
 void Server::HandleEvent(const std::shared_ptr<Link>& link, const Message& message) {
   const pb::Event& event = message.event();
-  Connection connection;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = connections_.find(event.sid());
-    if (it != connections_.end()) connection = it->second;
-  }
-  std::string session_before = connection.session_json.value_or(event.session_json());
-  Socket socket(*this, event.sid(), event.namespace_(), event.event(), &connection.handshake,
-                &connection.auth, ParseObject(session_before));
   EventHandler handler;
   if (const Handlers* handlers = FindHandlers(event.namespace_())) {
     std::lock_guard lock(handlers_mutex_);
@@ -380,6 +371,16 @@ void Server::HandleEvent(const std::shared_ptr<Link>& link, const Message& messa
     handler = it != handlers->events.end() ? it->second : handlers->any;
   }
   if (!handler) return;
+  Connection connection;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(event.sid());
+    if (it != connections_.end()) connection = it->second;
+  }
+  static const ConnectionInfo kUnknown;
+  const ConnectionInfo& info = connection.info ? *connection.info : kUnknown;
+  Socket socket(*this, event.sid(), event.namespace_(), event.event(), &info.handshake, &info.auth,
+                connection.session_json.value_or(event.session_json()));
   Args ack;
   absl::StatusOr<Args> args = DecodeArgs(event.args());
   try {
@@ -388,7 +389,7 @@ void Server::HandleEvent(const std::shared_ptr<Link>& link, const Message& messa
   } catch (...) {
     ack = HandleError(socket, std::current_exception());
   }
-  SaveSession(socket, session_before);
+  SaveSession(socket);
   if (event.has_ack_id()) {
     Outgoing out;
     pb::Ack* answer = out.mutable_ack();
@@ -413,9 +414,10 @@ void Server::HandleDisconnected(const std::shared_ptr<Link>&, const Message& mes
   }
   const Handlers* handlers = FindHandlers(disconnected.namespace_());
   if (handlers == nullptr || !handlers->disconnect) return;
-  Socket socket(*this, disconnected.sid(), disconnected.namespace_(), "disconnect",
-                &connection.handshake, &connection.auth,
-                ParseObject(connection.session_json.value_or(disconnected.session_json())));
+  static const ConnectionInfo kUnknown;
+  const ConnectionInfo& info = connection.info ? *connection.info : kUnknown;
+  Socket socket(*this, disconnected.sid(), disconnected.namespace_(), "disconnect", &info.handshake,
+                &info.auth, connection.session_json.value_or(disconnected.session_json()));
   try {
     handlers->disconnect(socket, disconnected.reason());
   } catch (...) {
@@ -445,9 +447,11 @@ Args Server::HandleError(Socket& socket, std::exception_ptr error) {
   return {};
 }
 
-void Server::SaveSession(Socket& socket, const std::string& before) {
-  std::string after = socket.session_.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (after == ParseObject(before).dump(-1, ' ', false, Json::error_handler_t::replace)) return;
+void Server::SaveSession(Socket& socket) {
+  // A session the handler never looked at cannot have changed.
+  if (!socket.session_.has_value()) return;
+  std::string after = socket.session_->dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (after == socket.session_json_) return;
   {
     std::lock_guard lock(mutex_);
     auto it = connections_.find(socket.sid());
@@ -680,14 +684,22 @@ absl::Status Server::Disconnect(std::string_view sid, std::string_view nsp) {
 // --- Socket --------------------------------------------------------------------
 
 Socket::Socket(Server& server, std::string sid, std::string nsp, std::string event,
-               const Handshake* handshake, const Json* auth, Json session)
+               const Handshake* handshake, const Json* auth, std::string session_json)
     : server_(server),
       sid_(std::move(sid)),
       nsp_(std::move(nsp)),
       event_(std::move(event)),
       handshake_(handshake),
       auth_(auth),
-      session_(session.is_object() ? std::move(session) : Json::object()) {}
+      session_json_(session_json.empty() ? "{}" : std::move(session_json)) {}
+
+Json& Socket::session() {
+  if (!session_.has_value()) {
+    Json parsed = ParseObject(session_json_);
+    session_ = parsed.is_object() ? std::move(parsed) : Json::object();
+  }
+  return *session_;
+}
 
 const Handshake& Socket::handshake() const {
   static const Handshake kNone;

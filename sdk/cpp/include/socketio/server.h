@@ -152,10 +152,14 @@ class Server {
     DisconnectHandler disconnect;
     std::function<std::optional<Args>(Socket&, std::exception_ptr)> error;
   };
-  // What a connected socket keeps between its events.
-  struct Connection {
+  // What a socket's handlers see of its connection; immutable once connected.
+  struct ConnectionInfo {
     Handshake handshake;
     Json auth;
+  };
+  // What a connected socket keeps between its events.
+  struct Connection {
+    std::shared_ptr<const ConnectionInfo> info;
     // The session as this backend last saved it, newer than what events carry.
     std::optional<std::string> session_json;
   };
@@ -170,7 +174,8 @@ class Server {
   void HandleEvent(const std::shared_ptr<Link>& link, const Message& message);
   void HandleDisconnected(const std::shared_ptr<Link>& link, const Message& message);
   Args HandleError(Socket& socket, std::exception_ptr error);
-  void SaveSession(Socket& socket, const std::string& before);
+  // Saves the session if the handler changed it.
+  void SaveSession(Socket& socket);
   void Post(const std::string& sid, std::function<void()> task);
 
   absl::Status Write(const Outgoing& message);

@@ -57,8 +57,9 @@ struct EmitOptions {
 // the client). Valid for the duration of the handler call.
 class Socket {
  public:
+  // `session_json` is parsed only if the handler reads the session.
   Socket(Server& server, std::string sid, std::string nsp, std::string event,
-         const Handshake* handshake, const Json* auth, Json session);
+         const Handshake* handshake, const Json* auth, std::string session_json);
 
   const std::string& sid() const { return sid_; }
   const std::string& nsp() const { return nsp_; }
@@ -69,7 +70,7 @@ class Socket {
   const Json& auth() const;
   // The per-connection session, a JSON object kept by the sidecar; changes
   // are saved when the handler returns.
-  Json& session() { return session_; }
+  Json& session();
   Server& server() { return server_; }
 
   // To this client by default; `to`/`broadcast` address others. In a connect
@@ -96,7 +97,8 @@ class Socket {
   std::string event_;
   const Handshake* handshake_;
   const Json* auth_;
-  Json session_;
+  std::string session_json_;
+  std::optional<Json> session_;
 };
 
 }  // namespace socketio
