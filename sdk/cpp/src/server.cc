@@ -18,8 +18,6 @@ namespace pb = ::socketio::sidecar::v1;
 
 void LogError(std::string_view what) { std::cerr << "socketio: " << what << std::endl; }
 
-std::string Text(const std::string& bytes) { return bytes; }
-
 Handshake ToHandshake(const pb::Handshake& from) {
   Handshake handshake;
   for (const pb::KeyValue& header : from.headers()) {
@@ -669,7 +667,7 @@ absl::StatusOr<std::vector<std::string>> Server::Rooms(std::string_view sid, std
   if (!result.ok()) return result.status();
   if (absl::Status status = StatusOf(*result); !status.ok()) return status;
   std::vector<std::string> rooms;
-  for (const std::string& room : result->socket().rooms()) rooms.push_back(Text(room));
+  for (const std::string& room : result->socket().rooms()) rooms.push_back(room);
   return rooms;
 }
 
