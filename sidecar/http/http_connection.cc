@@ -85,6 +85,18 @@ void HttpConnection::OnRead(beast::error_code error, size_t) {
                         "Headers too large"));
     return;
   }
+  // A request Beast's parser refuses (e.g. both Content-Length and Transfer-Encoding, a
+  // repeated Content-Length, a malformed chunk) is answered, not just dropped.
+  if (error.category() == http::make_error_code(http::error::bad_method).category() &&
+      error != http::error::end_of_stream && error != http::error::partial_message) {
+    runtime::Log(runtime::LogLevel::kDebug, "http ", remote_address_, ": ", error.message());
+    Request request;
+    request.version(11);
+    request.keep_alive(false);
+    Write(ErrorResponse(request, http::status::bad_request, 3,
+                        absl::StrCat("Bad request: ", error.message())));
+    return;
+  }
   if (error) {
     if (error != http::error::end_of_stream && error != beast::error::timeout) {
       runtime::Log(runtime::LogLevel::kDebug, "http ", remote_address_, ": ", error.message());

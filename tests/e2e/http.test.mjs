@@ -1,6 +1,7 @@
 // What the sidecar answers at the HTTP and wire level: errors, CORS, cookies,
 // compression, and malformed packets. Raw fetch and ws, no socket.io-client.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
 import { io } from "socket.io-client";
@@ -248,4 +249,40 @@ describe("with WebSocket as the only transport", () => {
     assert.equal(await call(socket, "ack", "ws only"), "ws only");
     socket.close();
   });
+});
+
+// Sends raw bytes and resolves with the status line of the answer ("" if the connection closed
+// without one).
+function rawStatusLine(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.end(bytes));
+    let answer = "";
+    socket.on("data", (chunk) => (answer += chunk));
+    socket.on("close", () => resolve(answer.split("\r\n")[0]));
+    socket.on("error", reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error("no answer within 5 s")));
+  });
+}
+
+describe("requests HTTP/1.1 does not allow", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack([], { backend: false });
+  });
+  after(() => stack?.stop());
+
+  const polling = "/socket.io/?EIO=4&transport=polling";
+  const cases = {
+    "both Content-Length and Transfer-Encoding (request smuggling)":
+      `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    "two Content-Length headers": `GET ${polling} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
+    "a 100 kB chunk extension": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;${"a".repeat(100000)}\r\nhello\r\n0\r\n\r\n`,
+  };
+  for (const [name, bytes] of Object.entries(cases)) {
+    it(`answers 400 to ${name}, and keeps serving`, async () => {
+      assert.equal(await rawStatusLine(stack.port, bytes), "HTTP/1.1 400 Bad Request");
+      const handshake = await fetch(`${stack.url}${polling}`);
+      assert.equal(handshake.status, 200);
+    });
+  }
 });
