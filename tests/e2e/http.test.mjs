@@ -286,3 +286,77 @@ describe("requests HTTP/1.1 does not allow", () => {
     });
   }
 });
+
+// Opens a raw WebSocket to the Engine.IO endpoint, sends `frame`, and resolves with the close
+// code of the server's close frame (or null if it closed without one).
+function rawWebSocketClose(port, frame) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () =>
+      socket.write(
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n" +
+          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      ),
+    );
+    let received = Buffer.alloc(0);
+    let upgraded = false;
+    socket.on("data", (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      if (!upgraded && received.includes("\r\n\r\n")) {
+        upgraded = true;
+        received = received.subarray(received.indexOf("\r\n\r\n") + 4);
+        socket.write(frame);
+      }
+    });
+    socket.on("close", () => {
+      // Frames from the server: skip to the close frame (opcode 8) and read its code.
+      for (let at = 0; at + 2 <= received.length; ) {
+        const opcode = received[at] & 0x0f;
+        let length = received[at + 1] & 0x7f;
+        let start = at + 2;
+        if (length === 126) {
+          length = received.readUInt16BE(at + 2);
+          start += 2;
+        }
+        if (opcode === 8) return resolve(length >= 2 ? received.readUInt16BE(start) : null);
+        at = start + length;
+      }
+      resolve(null);
+    });
+    socket.on("error", reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error("the server kept the connection open")));
+  });
+}
+
+// A client frame: FIN, opcode, masked payload (or unmasked, or a forged 64-bit length).
+function clientFrame(opcode, payload, { rsv = 0, masked = true, length64 } = {}) {
+  const key = Buffer.from([1, 2, 3, 4]);
+  const body = Buffer.from(payload).map((byte, i) => (masked ? byte ^ key[i % 4] : byte));
+  let length = Buffer.from([(masked ? 0x80 : 0) | body.length]);
+  if (length64 !== undefined) {
+    length = Buffer.alloc(9);
+    length[0] = (masked ? 0x80 : 0) | 127;
+    length.writeBigUInt64BE(length64, 1);
+  }
+  return Buffer.concat([Buffer.from([0x80 | rsv | opcode]), length, masked ? key : Buffer.alloc(0), body]);
+}
+
+describe("WebSocket frames RFC 6455 forbids (as Autobahn sections 1-7 probe them)", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack([], { backend: false });
+  });
+  after(() => stack?.stop());
+
+  const cases = [
+    ["an unmasked client frame", clientFrame(1, "40", { masked: false }), 1002],
+    ["RSV1 set without a negotiated extension", clientFrame(1, "40", { rsv: 0x40 }), 1002],
+    ["a reserved opcode", clientFrame(3, "x"), 1002],
+    ["a 64-bit length with its high bit set", clientFrame(1, "", { length64: 0x8000000000000005n }), 1009],
+  ];
+  for (const [name, frame, code] of cases) {
+    it(`closes the connection with ${code} on ${name}, and keeps serving`, async () => {
+      assert.equal(await rawWebSocketClose(stack.port, frame), code);
+      assert.equal((await fetch(`${stack.url}/socket.io/?EIO=4&transport=polling`)).status, 200);
+    });
+  }
+});
