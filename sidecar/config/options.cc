@@ -1,5 +1,6 @@
 #include "sidecar/config/options.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -90,6 +91,10 @@ ABSL_FLAG(double, drain_timeout, 20,
           "client transports are closed spread over this window (clients reconnect elsewhere), "
           "then the sidecar exits.");
 ABSL_FLAG(std::string, log_format, "text", "Log lines as 'text' or 'json' (one object per line).");
+ABSL_FLAG(uint64_t, max_connections, 0,
+          "Refuse new clients with HTTP 503 once the process holds about this many file "
+          "descriptors (clients, backends, Redis); 0 for the open-file limit minus 64, which "
+          "the sidecar raises to its hard limit at startup.");
 ABSL_FLAG(bool, logger, false, "Log Socket.IO events (debug level for the socketio layer).");
 ABSL_FLAG(bool, engineio_logger, false, "Log Engine.IO traffic (debug level).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");
@@ -249,6 +254,18 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   }
 
   options.ops_port = absl::GetFlag(FLAGS_ops_port);
+  // Raise the soft open-file limit to the hard one, as servers expecting many clients do, and
+  // keep a reserve below it for backends, Redis and files.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  getrlimit(RLIMIT_NOFILE, &files);
+  constexpr size_t kReserve = 64;
+  size_t ceiling = files.rlim_cur > 2 * kReserve ? files.rlim_cur - kReserve : files.rlim_cur / 2;
+  uint64_t wanted = absl::GetFlag(FLAGS_max_connections);
+  options.max_fds = wanted == 0 ? ceiling : std::min<size_t>(wanted, ceiling);
   options.ready_requires_redis = absl::GetFlag(FLAGS_ready_requires_redis);
   for (absl::string_view nsp :
        absl::StrSplit(absl::GetFlag(FLAGS_ready_namespaces), ',', absl::SkipWhitespace())) {

@@ -49,6 +49,7 @@ struct Options {
   std::string node_id;            // empty: random
   std::string admin_token;        // empty: Admin calls need no token
   uint16_t ops_port = 8081;       // 0: no /healthz, /readyz, /metrics
+  size_t max_fds = 0;             // resolved by ParseOptions from the open-file limit
   std::vector<std::string> ready_namespaces;
   bool ready_requires_redis = true;
   std::chrono::milliseconds drain_timeout{20000};

@@ -1,5 +1,8 @@
 #include "sidecar/http/listener.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +42,23 @@ void Listener::Stop() {
   });
 }
 
+namespace {
+
+// Sent, best effort and without blocking, to a client refused for lack of descriptors.
+const std::string& AtCapacityResponse() {
+  static const std::string response = [] {
+    constexpr std::string_view kBody = "{\"code\":3,\"message\":\"Server at capacity\"}\n";
+    return absl::StrCat(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Content-Length: ",
+        kBody.size(), "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+        absl::string_view(kBody.data(), kBody.size()));
+  }();
+  return response;
+}
+
+}  // namespace
+
 void Listener::Accept() {
   runtime::Shard& shard = context_.shards.at(next_shard_);
   next_shard_ = (next_shard_ + 1) % context_.shards.size();
@@ -48,7 +68,19 @@ void Listener::Accept() {
     if (error) {
       // Typically out of descriptors: refuse for now and keep serving.
       runtime::Log(runtime::LogLevel::kWarning, "accept failed: ", error.message());
+    } else if (static_cast<size_t>(socket.native_handle()) >= self->context_.options.max_fds) {
+      // The kernel hands out the lowest free descriptor, so a high one means the process is
+      // near its limit: refuse clearly before accept() starts failing with EMFILE.
+      const std::string& refusal = AtCapacityResponse();
+      ::send(socket.native_handle(), refusal.data(), refusal.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      socket.close(error);
+      if (!self->warned_at_capacity_) {
+        runtime::Log(runtime::LogLevel::kWarning, "at capacity (", self->context_.options.max_fds,
+                     " descriptors): refusing new connections with 503");
+        self->warned_at_capacity_ = true;
+      }
     } else {
+      self->warned_at_capacity_ = false;
       socket.set_option(tcp::no_delay(true), error);
       boost::asio::post(
           shard.io, [&shard, &context = self->context_, socket = std::move(socket)]() mutable {

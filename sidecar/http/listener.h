@@ -24,6 +24,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const ServerContext& context_;
   boost::asio::ip::tcp::acceptor acceptor_;
   uint32_t next_shard_ = 0;
+  bool warned_at_capacity_ = false;
 };
 
 }  // namespace sidecar::http
