@@ -188,8 +188,9 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
     welcome.mutable_welcome()->set_always_connect(service_.config_.always_connect);
     welcome.mutable_welcome()->set_connect_decision_timeout_ms(
         service_.config_.connect_decision_timeout_ms);
-    stream_->Send(std::move(welcome));
+    // Registered before the Welcome leaves: a backend that saw it may tell clients to connect.
     service_.registry_.Add(stream_);
+    stream_->Send(std::move(welcome));
     Log(LogLevel::kInfo, "backend ", hello.name(), " attached for ", hello.namespaces_size(),
         " namespace(s)");
     return grpc::Status::OK;
