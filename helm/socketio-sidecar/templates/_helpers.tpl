@@ -15,8 +15,12 @@
 {{- end }}
 {{- end }}
 
+{{- define "socketio-sidecar.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "socketio-sidecar.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+helm.sh/chart: {{ include "socketio-sidecar.chart" . }}
 {{ include "socketio-sidecar.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -35,6 +39,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+An option as the sidecar parses it. Numbers from values files arrive as float64, which
+toString would print as 1e+06: whole numbers are printed as integers.
+*/}}
+{{- define "socketio-sidecar.optionValue" -}}
+{{- if and (kindIs "float64" .) (eq . (floor .)) }}
+{{- int64 . }}
+{{- else }}
+{{- toString . }}
+{{- end }}
+{{- end }}
+
+{{/* Where the sidecar serves gRPC: the pod only, or the Service too for Admin calls. */}}
+{{- define "socketio-sidecar.grpcAddress" -}}
+{{- if .Values.service.exposeAdmin }}
+{{- printf "0.0.0.0:%d" (int .Values.sidecar.ports.grpc) }}
+{{- else }}
+{{- printf "127.0.0.1:%d" (int .Values.sidecar.ports.grpc) }}
+{{- end }}
+{{- end }}
+
 {{/* The sidecar container; a native sidecar adds restartPolicy: Always. */}}
 {{- define "socketio-sidecar.sidecarContainer" -}}
 - name: socketio-sidecar
@@ -46,10 +71,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   ports:
     - name: socketio
       containerPort: {{ .Values.sidecar.ports.socketio }}
+      protocol: TCP
     - name: grpc
       containerPort: {{ .Values.sidecar.ports.grpc }}
+      protocol: TCP
     - name: ops
       containerPort: {{ .Values.sidecar.ports.ops }}
+      protocol: TCP
   envFrom:
     - configMapRef:
         name: {{ include "socketio-sidecar.fullname" . }}
@@ -59,6 +87,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
         fieldRef:
           fieldPath: status.podIP
     {{- if .Values.cluster.enabled }}
+    # The other replicas relay requests for this pod's clients here.
     - name: SIDECAR_ADVERTISE_ADDRESS
       value: "$(POD_IP):{{ .Values.sidecar.ports.socketio }}"
     {{- if .Values.cluster.redisUrlSecret.name }}
@@ -69,7 +98,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
           key: {{ .Values.cluster.redisUrlSecret.key }}
     {{- else }}
     - name: SIDECAR_REDIS_URL
-      value: {{ required "cluster.redisUrl or cluster.redisUrlSecret.name is required when cluster.enabled" .Values.cluster.redisUrl | quote }}
+      value: {{ required "cluster.enabled needs cluster.redisUrl or cluster.redisUrlSecret.name" .Values.cluster.redisUrl | quote }}
     {{- end }}
     {{- end }}
     {{- if .Values.sidecar.adminToken.existingSecret }}
@@ -79,6 +108,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
           name: {{ .Values.sidecar.adminToken.existingSecret }}
           key: {{ .Values.sidecar.adminToken.key }}
     {{- end }}
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: ops
+    periodSeconds: 1
+    failureThreshold: 30
   readinessProbe:
     httpGet:
       path: /readyz
@@ -91,12 +126,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       port: ops
     periodSeconds: 10
     failureThreshold: 3
-  startupProbe:
-    httpGet:
-      path: /healthz
-      port: ops
-    periodSeconds: 1
-    failureThreshold: 30
   lifecycle:
     preStop:
       exec:
