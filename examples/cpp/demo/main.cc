@@ -14,37 +14,47 @@
 #include <string>
 #include <thread>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "demo.h"
 
 namespace {
 
-std::string Option(int argc, char** argv, const std::string& name, const char* env,
-                   std::string fallback) {
-  const std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-  }
-  if (const char* value = std::getenv(env); value != nullptr && *value != '\0') return value;
-  return fallback;
+std::string EnvOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+int EnvIntOr(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  long parsed = std::strtol(value, &end, 10);
+  return *end == '\0' ? static_cast<int>(parsed) : fallback;
 }
 
 }  // namespace
 
+ABSL_FLAG(std::string, sidecar, EnvOr("SIDECAR_ADDRESS", "127.0.0.1:50051"),
+          "gRPC address of the sidecar (default from $SIDECAR_ADDRESS)");
+ABSL_FLAG(int, interval, EnvIntOr("DEMO_INTERVAL", 10),
+          "seconds between server-generated events; 0 for none (default from $DEMO_INTERVAL)");
+
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: demo-backend-cpp [--sidecar=host:port] [--interval=seconds]\n";
-      return 0;
-    }
-    if (arg.rfind("--sidecar=", 0) != 0 && arg.rfind("--interval=", 0) != 0) {
-      std::cerr << "demo-backend-cpp: unknown argument " << arg << " (see --help)\n";
-      return 2;
-    }
-  }
-  std::string address = Option(argc, argv, "sidecar", "SIDECAR_ADDRESS", "127.0.0.1:50051");
-  int interval = std::atoi(Option(argc, argv, "interval", "DEMO_INTERVAL", "10").c_str());
+  absl::SetProgramUsageMessage(
+      "Flask-SocketIO's example application, attached to socketio-sidecar over gRPC");
+  // --help lists this file's flags rather than every library's.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "demo/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+  const std::string address = absl::GetFlag(FLAGS_sidecar);
+  const int interval = absl::GetFlag(FLAGS_interval);
 
   // Stop signals are taken by a thread of ours, not by whichever thread they land on.
   sigset_t stop_signals;

@@ -7,25 +7,24 @@ namespace {
 
 namespace pb = ::socketio::sidecar::v1;
 
-// {"_placeholder":true,"num":N} -> N, else -1.
-int64_t PlaceholderNumber(const Json& value) {
-  if (!value.is_object() || value.size() != 2) return -1;
+// Whether `value` is exactly a placeholder, {"_placeholder":true,"num":N}.
+bool IsPlaceholder(const Json& value) {
+  if (!value.is_object() || value.size() != 2) return false;
   auto flag = value.find("_placeholder");
   auto num = value.find("num");
-  if (flag == value.end() || num == value.end() || !flag->is_boolean() || !flag->get<bool>() ||
-      !num->is_number_unsigned()) {
-    return -1;
-  }
-  return num->get<int64_t>();
+  return flag != value.end() && num != value.end() && flag->is_boolean() && flag->get<bool>() &&
+         num->is_number();
 }
 
 absl::Status Substitute(Json& value, const pb::Payload& payload) {
-  if (int64_t num = PlaceholderNumber(value); num >= 0) {
-    if (num >= payload.binary_size()) {
+  if (IsPlaceholder(value)) {
+    const Json& num = value["num"];
+    if (!num.is_number_integer() || num.get<int64_t>() < 0 ||
+        num.get<int64_t>() >= payload.binary_size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("placeholder ", num, " but only ", payload.binary_size(), " attachments"));
+          absl::StrCat("placeholder ", num.dump(), " but ", payload.binary_size(), " attachments"));
     }
-    const std::string& bytes = payload.binary(static_cast<int>(num));
+    const std::string& bytes = payload.binary(num.get<int>());
     value = Json::binary(std::vector<uint8_t>(bytes.begin(), bytes.end()));
     return absl::OkStatus();
   }
@@ -74,7 +73,7 @@ pb::Payload EncodeArgs(const Args& args) {
   Json array = Json::array();
   for (const Json& arg : args) array.push_back(Extract(arg, payload));
   // Invalid UTF-8 in strings is replaced rather than thrown on: a handler's
-  // answer must not take the stream down.
+  // answer must not fail for one bad string.
   payload.set_json(array.dump(-1, ' ', false, Json::error_handler_t::replace));
   return payload;
 }

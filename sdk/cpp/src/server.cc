@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <future>
 #include <iostream>
 #include <random>
@@ -16,6 +17,24 @@ namespace {
 
 namespace pb = ::socketio::sidecar::v1;
 
+// How long the sidecar gets to end the stream after we closed our side.
+constexpr std::chrono::seconds kCloseGrace{1};
+
+// The server whose reader or handler runs on this thread: Shutdown must not
+// wait for the very handler that calls it.
+thread_local const Server* serving_thread_of = nullptr;
+
+class ServingThreadScope {
+ public:
+  explicit ServingThreadScope(const Server* server) : previous_(serving_thread_of) {
+    serving_thread_of = server;
+  }
+  ~ServingThreadScope() { serving_thread_of = previous_; }
+
+ private:
+  const Server* previous_;
+};
+
 void LogError(std::string_view what) { std::cerr << "socketio: " << what << std::endl; }
 
 Handshake ToHandshake(const pb::Handshake& from) {
@@ -23,8 +42,9 @@ Handshake ToHandshake(const pb::Handshake& from) {
   for (const pb::KeyValue& header : from.headers()) {
     handshake.headers.emplace_back(absl::AsciiStrToLower(header.key()), header.value());
   }
-  for (const pb::KeyValue& param : from.query())
+  for (const pb::KeyValue& param : from.query()) {
     handshake.query.emplace_back(param.key(), param.value());
+  }
   handshake.remote_address = from.remote_address();
   handshake.url = from.url();
   handshake.transport = from.transport();
@@ -34,15 +54,39 @@ Handshake ToHandshake(const pb::Handshake& from) {
 
 Json ParseObject(const std::string& text) {
   Json value = Json::parse(text.empty() ? "{}" : text, nullptr, /*allow_exceptions=*/false);
-  return value.is_discarded() ? Json::object() : value;
+  return value.is_object() ? value : Json::object();
+}
+
+std::string Dump(const Json& value) {
+  // Invalid UTF-8 is replaced rather than thrown on: one bad string must not
+  // cost a client its session or its ack.
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 absl::Status StatusOf(const pb::CommandResult& result) {
   if (result.code() == pb::CODE_OK_UNSPECIFIED) return absl::OkStatus();
+  // The proto's codes follow google.rpc.Code, as absl's do.
   return absl::Status(static_cast<absl::StatusCode>(result.code()), result.message());
 }
 
-std::string Describe(std::exception_ptr error) {
+// Refusals that retrying cannot fix.
+bool IsPermanent(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string ErrorMessage(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
@@ -51,8 +95,6 @@ std::string Describe(std::exception_ptr error) {
     return "unknown exception";
   }
 }
-
-}  // namespace
 
 // --- Handshake ---------------------------------------------------------------
 
@@ -79,73 +121,75 @@ Server::Server(ServerOptions options)
 
 Server::~Server() {
   Shutdown();
+  // Joins the handler threads: handlers still running after the shutdown
+  // timeout finish before the server goes.
   executor_.reset();
 }
 
-Server::Handlers& Server::HandlersFor(const std::string& nsp) {
+void Server::UpdateHandlers(const std::string& nsp, const std::function<void(Handlers&)>& change) {
   std::lock_guard lock(handlers_mutex_);
-  return handlers_[nsp];
+  auto& current = handlers_[nsp];
+  auto updated = current ? std::make_shared<Handlers>(*current) : std::make_shared<Handlers>();
+  change(*updated);
+  current = std::move(updated);
 }
 
-const Server::Handlers* Server::FindHandlers(std::string_view nsp) const {
+std::shared_ptr<const Server::Handlers> Server::FindHandlers(std::string_view nsp) const {
   std::lock_guard lock(handlers_mutex_);
   auto it = handlers_.find(nsp);
-  return it == handlers_.end() ? nullptr : &it->second;
+  return it == handlers_.end() ? nullptr : it->second;
 }
 
-void Server::On(std::string nsp, std::string event, EventHandler handler) {
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.events[std::move(event)] = std::move(handler);
+void Server::AddEventHandler(std::string nsp, std::string event, EventHandler handler) {
+  UpdateHandlers(
+      nsp, [&](Handlers& handlers) { handlers.events[std::move(event)] = std::move(handler); });
 }
 
-void Server::OnMessage(std::string nsp, EventHandler handler) {
-  On(std::move(nsp), "message", std::move(handler));
+void Server::AddAnyHandler(std::string nsp, EventHandler handler) {
+  UpdateHandlers(nsp, [&](Handlers& handlers) { handlers.any = std::move(handler); });
 }
 
-void Server::OnAny(std::string nsp, EventHandler handler) {
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.any = std::move(handler);
-}
-
-void Server::OnConnect(std::string nsp, ConnectHandler handler) {
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.connect = std::move(handler);
+void Server::AddConnectHandler(std::string nsp, ConnectHandler handler) {
+  UpdateHandlers(nsp, [&](Handlers& handlers) { handlers.connect = std::move(handler); });
 }
 
 void Server::OnDisconnect(std::string nsp, DisconnectHandler handler) {
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.disconnect = std::move(handler);
+  UpdateHandlers(nsp, [&](Handlers& handlers) { handlers.disconnect = std::move(handler); });
 }
 
-void Server::OnError(std::string nsp, ErrorHandler handler) {
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.error = [handler = std::move(handler)](Socket& socket, std::exception_ptr error) {
-    return std::optional<Args>(handler(socket, error));
-  };
+void Server::AddErrorHandler(std::string nsp, ErrorHandler handler) {
+  UpdateHandlers(nsp, [&](Handlers& handlers) {
+    handlers.error = [handler = std::move(handler)](Socket& socket, std::exception_ptr error) {
+      return std::optional<Args>(handler(socket, error));
+    };
+  });
 }
 
-void Server::OnErrorDefault(ErrorHandler handler) {
+void Server::SetDefaultErrorHandler(ErrorHandler handler) {
   std::lock_guard lock(handlers_mutex_);
-  default_error_ = std::move(handler);
+  default_error_ = std::make_shared<const ErrorHandler>(std::move(handler));
 }
 
 void Server::Register(std::shared_ptr<Namespace> object) {
   const std::string nsp = object->nsp();
-  for (auto& [event, handler] : object->handlers_) On(nsp, event, handler);
-  OnConnect(nsp, [object](Socket& socket, const Json& auth) { object->OnConnect(socket, auth); });
-  OnDisconnect(nsp, [object](Socket& socket, const std::string& reason) {
-    object->OnDisconnect(socket, reason);
+  UpdateHandlers(nsp, [&](Handlers& handlers) {
+    // Each handler shares the object, which may outlive the caller's pointer.
+    for (const auto& [event, handler] : object->handlers_) {
+      handlers.events[event] = [object, handler](Socket& socket, const Args& args) {
+        return handler(socket, args);
+      };
+    }
+    handlers.connect = [object](Socket& socket, const Json& auth) {
+      object->OnConnect(socket, auth);
+      return true;
+    };
+    handlers.disconnect = [object](Socket& socket, const std::string& reason) {
+      object->OnDisconnect(socket, reason);
+    };
+    handlers.error = [object](Socket& socket, std::exception_ptr error) {
+      return object->OnError(socket, error);
+    };
   });
-  Handlers& handlers = HandlersFor(nsp);
-  std::lock_guard lock(handlers_mutex_);
-  handlers.error = [object](Socket& socket, std::exception_ptr error) {
-    return object->OnError(socket, error);
-  };
 }
 
 void Server::OnAttach(std::function<void()> hook) {
@@ -153,37 +197,66 @@ void Server::OnAttach(std::function<void()> hook) {
   on_attach_ = std::move(hook);
 }
 
+Server::Outgoing Server::Hello() const {
+  Outgoing message;
+  pb::Hello* hello = message.mutable_hello();
+  hello->set_name(options_.name);
+  std::lock_guard lock(handlers_mutex_);
+  // The sidecar refuses a Hello without namespaces; a server without
+  // handlers still accepts connections to "/".
+  if (handlers_.empty()) hello->add_namespaces()->set_namespace_("/");
+  for (const auto& [nsp, handlers] : handlers_) {
+    pb::NamespaceHandlers* declared = hello->add_namespaces();
+    declared->set_namespace_(nsp);
+    // With a catch-all every event is wanted; else only those with handlers
+    // (none declared, for a namespace without event handlers, means all: the
+    // proto cannot say "no events").
+    if (!handlers->any) {
+      for (const auto& [event, handler] : handlers->events) declared->add_events(event);
+    }
+  }
+  return message;
+}
+
 // --- Server: attaching ---------------------------------------------------------
 
 absl::Status Server::Run(const std::string& address) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // gRPC's own reconnect backoff (up to two minutes) would otherwise hold
+  // back reattaching long after the sidecar is back.
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(options_.backoff_min.count()));
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(options_.backoff_min.count()));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(options_.backoff_max.count()));
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
   std::mt19937_64 random(std::random_device{}());
   std::chrono::milliseconds backoff = options_.backoff_min;
   int failures = 0;  // in a row: the first of an outage is logged, then every 20th
   for (;;) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return absl::OkStatus();
+    if (stopping_) return absl::OkStatus();
+    bool welcomed = false;
+    absl::Status status = Serve(OpenGrpcLink(channel), &welcomed);
+    if (stopping_) return absl::OkStatus();
+    if (!welcomed && IsPermanent(status)) {
+      return absl::Status(status.code(), absl::StrCat("the sidecar at ", address,
+                                                      " refused this backend: ", status.message()));
     }
-    std::shared_ptr<Link> link = OpenGrpcLink(channel);
-    bool was_welcomed = false;
-    absl::Status status = Serve(link, &was_welcomed);
-    if (was_welcomed) {
+    if (welcomed) {
       backoff = options_.backoff_min;
       failures = 0;
     }
-    {
-      std::unique_lock lock(mutex_);
-      if (stopping_) return absl::OkStatus();
-      if (status.code() == absl::StatusCode::kInvalidArgument) return status;  // our Hello is bad
-      // Jitter keeps many backends from reattaching in lockstep.
-      std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
-      auto wait = std::chrono::milliseconds(jitter(random));
-      if (failures++ % 20 == 0) {
-        LogError(absl::StrCat("not attached to the sidecar at ", address, " (", status.message(),
-                              "); retrying with backoff"));
-      }
-      if (stopped_cv_.wait_for(lock, wait, [this] { return stopping_; })) return absl::OkStatus();
+    // Jitter keeps many backends from reattaching in lockstep.
+    std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
+    auto wait = std::chrono::milliseconds(jitter(random));
+    if (failures++ % 20 == 0) {
+      LogError(absl::StrCat("not attached to the sidecar at ", address, " (", status.message(),
+                            "); retrying with backoff"));
+    }
+    std::unique_lock lock(mutex_);
+    if (state_cv_.wait_for(lock, wait, [this] { return stopping_.load(); })) {
+      return absl::OkStatus();
     }
     backoff = std::min(options_.backoff_max, backoff * 2);
   }
@@ -192,36 +265,93 @@ absl::Status Server::Run(const std::string& address) {
 absl::Status Server::Serve(std::shared_ptr<Link> link) { return Serve(std::move(link), nullptr); }
 
 absl::Status Server::Serve(std::shared_ptr<Link> link, bool* welcomed) {
-  Outgoing hello;
-  hello.mutable_hello()->set_name(options_.name);
-  {
-    std::lock_guard lock(handlers_mutex_);
-    if (handlers_.empty()) return absl::FailedPreconditionError("no handler is registered");
-    for (const auto& [nsp, handlers] : handlers_) {
-      pb::NamespaceHandlers* declared = hello.mutable_hello()->add_namespaces();
-      declared->set_namespace_(nsp);
-      // With a catch-all every event is wanted; else only those with handlers.
-      if (!handlers.any) {
-        for (const auto& [event, handler] : handlers.events) declared->add_events(event);
-      }
-    }
-  }
-  if (!link->Write(hello)) return absl::UnavailableError("the sidecar closed the stream");
-  Message welcome;
-  if (!link->Read(&welcome)) return absl::UnavailableError("the sidecar did not answer Hello");
-  link->Processed();
-  if (!welcome.has_welcome()) return absl::InvalidArgumentError("the sidecar did not welcome us");
-  always_connect_ = welcome.welcome().always_connect();
-  if (welcomed != nullptr) *welcomed = true;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) {
       link->Close();
       return absl::OkStatus();
     }
-    link_ = link;
-    attached_ = true;
+    if (serving_) return absl::AlreadyExistsError("the server is already attached to a sidecar");
+    serving_ = true;
   }
+  // The reader runs on its own thread so that this one can time the graceful
+  // shutdown while answers to running handlers keep arriving.
+  std::atomic<bool> was_welcomed{false};
+  bool reader_done = false;
+  absl::Status status;
+  std::thread reader([&] {
+    ServingThreadScope scope(this);
+    absl::Status result = ReadStream(link, &was_welcomed);
+    std::lock_guard lock(mutex_);
+    status = std::move(result);
+    reader_done = true;
+    state_cv_.notify_all();
+  });
+  bool stream_ended;
+  {
+    std::unique_lock lock(mutex_);
+    state_cv_.wait(lock, [&] { return reader_done || stopping_; });
+    stream_ended = reader_done;
+  }
+  // Shutting down: handlers already queued finish; new events are not started
+  // (Dispatch drops them), while the answers they wait for still arrive.
+  if (!stream_ended && was_welcomed && !executor_->WaitIdle(options_.shutdown_timeout)) {
+    LogError("handlers still running at shutdown; closing the stream anyway");
+  }
+  std::shared_ptr<Attachment> attachment;
+  {
+    std::lock_guard lock(mutex_);
+    attachment = std::move(attachment_);
+    attached_ = false;
+  }
+  if (attachment) attachment->closed = true;
+  link->Close();
+  {
+    std::unique_lock lock(mutex_);
+    if (!state_cv_.wait_for(lock, kCloseGrace, [&] { return reader_done; })) {
+      lock.unlock();
+      link->Cancel();
+    }
+  }
+  reader.join();
+  FailPending(absl::UnavailableError("the stream to the sidecar ended"));
+  if (welcomed != nullptr) *welcomed = was_welcomed;
+  std::lock_guard lock(mutex_);
+  serving_ = false;
+  state_cv_.notify_all();
+  return stopping_ ? absl::OkStatus() : status;
+}
+
+absl::Status Server::ReadStream(const std::shared_ptr<Link>& link, std::atomic<bool>* welcomed) {
+  if (!link->Write(Hello())) {
+    Message ignored;
+    while (link->Read(&ignored)) {
+    }
+    absl::Status why = link->Finish();
+    return why.ok() ? absl::UnavailableError("the sidecar closed the stream") : why;
+  }
+  Message welcome;
+  if (!link->Read(&welcome)) {
+    absl::Status why = link->Finish();
+    return why.ok() ? absl::UnavailableError("the sidecar did not answer Hello") : why;
+  }
+  link->Processed();
+  if (!welcome.has_welcome()) {
+    return absl::InvalidArgumentError("the sidecar's first message is not Welcome");
+  }
+  auto attachment = std::make_shared<Attachment>();
+  attachment->link = link;
+  attachment->always_connect = welcome.welcome().always_connect();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return absl::OkStatus();
+    attachment_ = attachment;
+    attached_ = true;
+    // While detached we may have missed disconnects; sockets still connected
+    // are looked up again on their next event.
+    connections_.clear();
+  }
+  *welcomed = true;
   std::function<void()> on_attach;
   {
     std::lock_guard lock(handlers_mutex_);
@@ -229,51 +359,50 @@ absl::Status Server::Serve(std::shared_ptr<Link> link, bool* welcomed) {
   }
   if (on_attach) on_attach();
   Message message;
-  while (link->Read(&message)) Dispatch(link, std::move(message));
-  {
-    std::lock_guard lock(mutex_);
-    attached_ = false;
-    if (link_ == link) link_.reset();
-  }
-  FailPending(absl::UnavailableError("the stream to the sidecar ended"));
-  return absl::UnavailableError("the stream to the sidecar ended");
+  while (link->Read(&message)) Dispatch(attachment, std::move(message));
+  absl::Status why = link->Finish();
+  return absl::UnavailableError(
+      absl::StrCat("the stream to the sidecar ended", why.ok() ? "" : ": ", why.message()));
 }
 
 void Server::Shutdown() {
-  std::shared_ptr<Link> link;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
-    link = link_;
-  }
-  stopped_cv_.notify_all();
-  if (!executor_->WaitIdle(options_.shutdown_timeout)) {
-    LogError("handlers still running at shutdown");
-  }
-  if (link) link->Close();
+  std::unique_lock lock(mutex_);
+  stopping_ = true;
+  state_cv_.notify_all();
+  if (serving_thread_of == this) return;
+  state_cv_.wait(lock, [this] { return !serving_; });
 }
 
 // --- Server: dispatch ----------------------------------------------------------
 
 void Server::Post(const std::string& sid, std::function<void()> task) {
-  executor_->Post(options_.async_handlers ? sid : std::string(), std::move(task));
+  executor_->Post(options_.async_handlers ? sid : std::string(), [this, task = std::move(task)] {
+    ServingThreadScope scope(this);
+    task();
+  });
 }
 
-void Server::Dispatch(const std::shared_ptr<Link>& link, Message message) {
+void Server::Dispatch(const std::shared_ptr<Attachment>& attachment, Message message) {
+  Link& link = *attachment->link;
   switch (message.kind_case()) {
     case Message::kConnect:
     case Message::kEvent:
     case Message::kDisconnected: {
+      if (stopping_) {
+        link.Processed();
+        return;
+      }
       const std::string sid = message.has_connect() ? message.connect().sid()
                               : message.has_event() ? message.event().sid()
                                                     : message.disconnected().sid();
       auto shared = std::make_shared<Message>(std::move(message));
-      Post(sid, [this, link, shared] {
-        if (shared->has_connect()) HandleConnect(link, *shared);
-        if (shared->has_event()) HandleEvent(link, *shared);
-        if (shared->has_disconnected()) HandleDisconnected(link, *shared);
-        link->Processed();
+      Post(sid, [this, attachment, shared] {
+        if (!attachment->closed) {
+          if (shared->has_connect()) HandleConnect(*attachment, *shared);
+          if (shared->has_event()) HandleEvent(*attachment, *shared);
+          if (shared->has_disconnected()) HandleDisconnected(*shared);
+        }
+        attachment->link->Processed();
       });
       return;
     }
@@ -293,93 +422,117 @@ void Server::Dispatch(const std::shared_ptr<Link>& link, Message message) {
       if (pending.on_answer && pending.on_executor) {
         std::string key = message.has_client_ack() ? message.client_ack().sid() : std::string();
         auto shared = std::make_shared<Message>(std::move(message));
-        Post(key, [link, shared, handler = std::move(pending.on_answer)] {
+        Post(key, [attachment, shared, handler = std::move(pending.on_answer)] {
           handler(shared.get(), absl::OkStatus());
-          link->Processed();
+          attachment->link->Processed();
         });
         return;
       }
       if (pending.on_answer) {
         pending.on_answer(&message, absl::OkStatus());
       } else if (message.has_command_result() && id == 0) {
+        // A command sent without a request id failed; nothing else knows of it.
         LogError(
             absl::StrCat("the sidecar refused a command: ", message.command_result().message()));
       }
-      link->Processed();
+      link.Processed();
       return;
     }
     default:
-      link->Processed();
+      link.Processed();
       return;
   }
 }
 
-void Server::HandleConnect(const std::shared_ptr<Link>& link, const Message& message) {
+void Server::HandleConnect(Attachment& attachment, const Message& message) {
   const pb::Connect& connect = message.connect();
   auto info = std::make_shared<const ConnectionInfo>(
       ConnectionInfo{ToHandshake(connect.handshake()), ParseObject(connect.auth_json())});
-  const Handlers* handlers = FindHandlers(connect.namespace_());
+  {
+    std::lock_guard lock(mutex_);
+    connections_[connect.sid()] = Connection{info, std::nullopt, false};
+  }
+  std::shared_ptr<const Handlers> handlers = FindHandlers(connect.namespace_());
   Socket socket(*this, connect.sid(), connect.namespace_(), "connect", &info->handshake,
                 &info->auth, "{}");
+  // Before the sidecar hears the decision the socket does not exist for
+  // commands, so the handler's own are held and follow the decision.
+  std::vector<Outgoing> held;
+  if (!attachment.always_connect) socket.held_ = &held;
   Outgoing decision;
   pb::ConnectDecision* answer = decision.mutable_connect_decision();
   answer->set_sid(connect.sid());
   answer->set_namespace_(connect.namespace_());
   answer->set_accept(true);
-  {
-    std::lock_guard lock(mutex_);
-    connections_[connect.sid()] = Connection{info, std::nullopt};
-  }
-  std::vector<Outgoing> held;
-  if (!always_connect_) socket.held_ = &held;
   try {
-    if (handlers != nullptr && handlers->connect) handlers->connect(socket, info->auth);
+    if (handlers != nullptr && handlers->connect && !handlers->connect(socket, info->auth)) {
+      answer->set_accept(false);
+    }
   } catch (const ConnectionRefusedError& refused) {
     answer->set_accept(false);
     answer->set_error_message(refused.what());
-    if (!refused.data().is_null()) answer->set_error_data_json(refused.data().dump());
+    if (!refused.data().is_null()) answer->set_error_data_json(Dump(refused.data()));
   } catch (...) {
-    LogError(absl::StrCat("connect handler of ", connect.namespace_(),
-                          " failed: ", Describe(std::current_exception())));
     answer->set_accept(false);
+    HandleError(socket, std::current_exception());
   }
+  bool send_decision = !attachment.always_connect || !answer->accept();
   if (answer->accept()) {
     if (socket.session_.has_value() && *socket.session_ != Json::object()) {
-      std::string session = socket.session_->dump(-1, ' ', false, Json::error_handler_t::replace);
+      std::string session = Dump(*socket.session_);
       answer->set_session_json(session);
+      send_decision = true;
       std::lock_guard lock(mutex_);
       connections_[connect.sid()].session_json = std::move(session);
     }
   } else {
     std::lock_guard lock(mutex_);
-    connections_.erase(connect.sid());
+    if (attachment.always_connect) {
+      // Accepted already: events may arrive until the sidecar disconnects it.
+      connections_[connect.sid()].rejected = true;
+    } else {
+      connections_.erase(connect.sid());  // a refused socket gets no Disconnected
+    }
   }
-  link->Write(decision);
+  if (send_decision) attachment.link->Write(decision);
   if (answer->accept()) {
-    for (const Outgoing& message : held) link->Write(message);
+    for (const Outgoing& command : held) attachment.link->Write(command);
   }
 }
 
-void Server::HandleEvent(const std::shared_ptr<Link>& link, const Message& message) {
+Server::Connection Server::ConnectionOf(const std::string& sid, const std::string& nsp) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = connections_.find(sid);
+    if (it != connections_.end()) return it->second;
+  }
+  // Connected before this backend attached: the sidecar knows the handshake
+  // (the CONNECT payload is gone).
+  Outgoing request;
+  request.mutable_get_socket()->set_sid(sid);
+  request.mutable_get_socket()->set_namespace_(nsp);
+  absl::StatusOr<pb::CommandResult> result = RequestAndWait(std::move(request));
+  auto info = std::make_shared<ConnectionInfo>();
+  if (result.ok() && StatusOf(*result).ok())
+    info->handshake = ToHandshake(result->socket().handshake());
+  std::lock_guard lock(mutex_);
+  return connections_.try_emplace(sid, Connection{std::move(info), std::nullopt, false})
+      .first->second;
+}
+
+void Server::HandleEvent(Attachment& attachment, const Message& message) {
   const pb::Event& event = message.event();
   EventHandler handler;
-  if (const Handlers* handlers = FindHandlers(event.namespace_())) {
-    std::lock_guard lock(handlers_mutex_);
+  if (std::shared_ptr<const Handlers> handlers = FindHandlers(event.namespace_())) {
     auto it = handlers->events.find(event.event());
     handler = it != handlers->events.end() ? it->second : handlers->any;
   }
-  if (!handler) return;
-  Connection connection;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = connections_.find(event.sid());
-    if (it != connections_.end()) connection = it->second;
-  }
-  static const ConnectionInfo kUnknown;
-  const ConnectionInfo& info = connection.info ? *connection.info : kUnknown;
-  Socket socket(*this, event.sid(), event.namespace_(), event.event(), &info.handshake, &info.auth,
-                connection.session_json.value_or(event.session_json()));
-  Args ack;
+  if (!handler) return;  // as in Flask-SocketIO, an ack nobody can give is never sent
+  Connection connection = ConnectionOf(event.sid(), event.namespace_());
+  if (connection.rejected) return;
+  Socket socket(*this, event.sid(), event.namespace_(), event.event(), &connection.info->handshake,
+                &connection.info->auth, connection.session_json.value_or(event.session_json()));
+  std::optional<Args> ack;
   absl::StatusOr<Args> args = DecodeArgs(event.args());
   try {
     if (!args.ok()) throw std::invalid_argument(std::string(args.status().message()));
@@ -388,18 +541,18 @@ void Server::HandleEvent(const std::shared_ptr<Link>& link, const Message& messa
     ack = HandleError(socket, std::current_exception());
   }
   SaveSession(socket);
-  if (event.has_ack_id()) {
+  if (event.has_ack_id() && ack.has_value()) {
     Outgoing out;
     pb::Ack* answer = out.mutable_ack();
     answer->set_sid(event.sid());
     answer->set_namespace_(event.namespace_());
     answer->set_ack_id(event.ack_id());
-    *answer->mutable_args() = EncodeArgs(ack);
-    link->Write(out);
+    *answer->mutable_args() = EncodeArgs(*ack);
+    attachment.link->Write(out);
   }
 }
 
-void Server::HandleDisconnected(const std::shared_ptr<Link>&, const Message& message) {
+void Server::HandleDisconnected(const Message& message) {
   const pb::Disconnected& disconnected = message.disconnected();
   Connection connection;
   {
@@ -410,7 +563,8 @@ void Server::HandleDisconnected(const std::shared_ptr<Link>&, const Message& mes
       connections_.erase(it);
     }
   }
-  const Handlers* handlers = FindHandlers(disconnected.namespace_());
+  if (connection.rejected) return;
+  std::shared_ptr<const Handlers> handlers = FindHandlers(disconnected.namespace_());
   if (handlers == nullptr || !handlers->disconnect) return;
   static const ConnectionInfo kUnknown;
   const ConnectionInfo& info = connection.info ? *connection.info : kUnknown;
@@ -423,32 +577,33 @@ void Server::HandleDisconnected(const std::shared_ptr<Link>&, const Message& mes
   }
 }
 
-Args Server::HandleError(Socket& socket, std::exception_ptr error) {
-  const Handlers* handlers = FindHandlers(socket.nsp());
-  std::function<std::optional<Args>(Socket&, std::exception_ptr)> nsp_handler;
-  ErrorHandler fallback;
+std::optional<Args> Server::HandleError(Socket& socket, std::exception_ptr error) {
+  std::shared_ptr<const Handlers> handlers = FindHandlers(socket.nsp());
+  std::shared_ptr<const ErrorHandler> fallback;
   {
     std::lock_guard lock(handlers_mutex_);
-    if (handlers != nullptr) nsp_handler = handlers->error;
     fallback = default_error_;
   }
   try {
-    if (nsp_handler) {
-      if (std::optional<Args> ack = nsp_handler(socket, error)) return *ack;
+    if (handlers != nullptr && handlers->error) {
+      if (std::optional<Args> ack = handlers->error(socket, error)) return ack;
     }
-    if (fallback) return fallback(socket, error);
+    if (fallback) return (*fallback)(socket, error);
   } catch (...) {
-    LogError(absl::StrCat("error handler failed: ", Describe(std::current_exception())));
+    LogError(absl::StrCat("the error handler of ", socket.nsp(),
+                          " failed: ", ErrorMessage(std::current_exception()),
+                          ", handling: ", ErrorMessage(error)));
+    return std::nullopt;
   }
   LogError(absl::StrCat("handler of \"", socket.event(), "\" in ", socket.nsp(),
-                        " failed: ", Describe(error)));
-  return {};
+                        " failed: ", ErrorMessage(error)));
+  return std::nullopt;
 }
 
 void Server::SaveSession(Socket& socket) {
   // A session the handler never looked at cannot have changed.
   if (!socket.session_.has_value()) return;
-  std::string after = socket.session_->dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string after = Dump(*socket.session_);
   if (after == socket.session_json_) return;
   {
     std::lock_guard lock(mutex_);
@@ -460,8 +615,8 @@ void Server::SaveSession(Socket& socket) {
   pb::SetSession* set = out.mutable_set_session();
   set->set_sid(socket.sid());
   set->set_namespace_(socket.nsp());
-  set->set_session_json(after);
-  Write(out).IgnoreError();
+  set->set_session_json(std::move(after));
+  Write(out).IgnoreError();  // detached: the sidecar keeps the previous session
 }
 
 // --- Server: commands ----------------------------------------------------------
@@ -471,13 +626,15 @@ std::chrono::milliseconds Server::Timeout(std::chrono::milliseconds requested) c
 }
 
 absl::Status Server::Write(const Outgoing& message) {
-  std::shared_ptr<Link> link;
+  std::shared_ptr<Attachment> attachment;
   {
     std::lock_guard lock(mutex_);
-    link = link_;
+    attachment = attachment_;
   }
-  if (!link) return absl::FailedPreconditionError("not attached to a sidecar");
-  if (!link->Write(message)) return absl::UnavailableError("the stream to the sidecar ended");
+  if (!attachment) return absl::FailedPreconditionError("not attached to a sidecar");
+  if (!attachment->link->Write(message)) {
+    return absl::UnavailableError("the stream to the sidecar ended");
+  }
   return absl::OkStatus();
 }
 
@@ -507,6 +664,9 @@ absl::Status Server::Request(Outgoing message, AnswerHandler on_answer, bool on_
     case Outgoing::kGetSocket:
       message.mutable_get_socket()->set_request_id(id);
       break;
+    case Outgoing::kSetSession:
+      message.mutable_set_session()->set_request_id(id);
+      break;
     default:
       break;
   }
@@ -527,7 +687,8 @@ absl::StatusOr<pb::CommandResult> Server::RequestAndWait(Outgoing message) {
         if (answer->has_command_result()) promise->set_value(answer->command_result());
       });
   if (!sent.ok()) return sent;
-  // The sidecar answers every command; the wait is bounded anyway.
+  // The sidecar answers every command (in a cluster, within the ack timeout
+  // plus a second); the wait is bounded anyway.
   if (result.wait_for(options_.ack_timeout + std::chrono::seconds(5)) !=
       std::future_status::ready) {
     return absl::DeadlineExceededError("the sidecar did not answer the command");
@@ -565,34 +726,36 @@ absl::StatusOr<Server::Outgoing> Server::BuildEmit(const std::string* self_sid,
     }
   }
   for (const std::string& sid : options.skip_sids) target->add_except_sids(sid);
+  for (const std::string& room : options.except_rooms) target->add_except_rooms(room);
   return message;
 }
 
 absl::Status Server::EmitFrom(const std::string* self_sid, const std::string& default_nsp,
-                              std::string_view event, Args args, EmitOptions options,
-                              bool callback_on_executor) {
+                              std::string_view event, Args args, EmitOptions options) {
   absl::StatusOr<Outgoing> built = BuildEmit(self_sid, default_nsp, event, args, options);
   if (!built.ok()) return built.status();
   Outgoing& message = *built;
-  pb::Emit* emit = message.mutable_emit();
   if (!options.callback) return Write(message);
+  pb::Emit* emit = message.mutable_emit();
   emit->set_want_ack(true);
-  auto timeout = Timeout(options.timeout);
-  emit->set_ack_timeout_ms(static_cast<uint32_t>(timeout.count()));
-  auto callback = options.callback;
+  emit->set_ack_timeout_ms(static_cast<uint32_t>(Timeout(options.timeout).count()));
   return Request(
       std::move(message),
-      [callback](const Message* answer, absl::Status status) {
+      [callback = std::move(options.callback)](const Message* answer, absl::Status status) {
         if (!status.ok()) return;
         if (answer->has_client_ack()) {
           callback(answer->client_ack().sid(), DecodeArgs(answer->client_ack().args()));
           return;
         }
-        for (const std::string& sid : answer->command_result().ack_timed_out_sids()) {
+        const pb::CommandResult& result = answer->command_result();
+        if (absl::Status refused = StatusOf(result); !refused.ok()) {
+          LogError(absl::StrCat("the sidecar refused an emit: ", refused.message()));
+        }
+        for (const std::string& sid : result.ack_timed_out_sids()) {
           callback(sid, absl::DeadlineExceededError("the client did not answer in time"));
         }
       },
-      callback_on_executor);
+      /*on_executor=*/true);
 }
 
 absl::Status Server::Emit(std::string_view event, Args args, EmitOptions options) {
@@ -605,21 +768,35 @@ absl::Status Server::Send(Json data, EmitOptions options) {
 
 absl::StatusOr<Args> Server::Call(std::string_view sid, std::string_view event, Args args,
                                   std::string_view nsp, std::chrono::milliseconds timeout) {
-  auto promise = std::make_shared<std::promise<absl::StatusOr<Args>>>();
-  auto answered = std::make_shared<std::once_flag>();
-  std::future<absl::StatusOr<Args>> result = promise->get_future();
   EmitOptions options;
   options.to = {std::string(sid)};
   options.nsp = std::string(nsp);
-  options.timeout = Timeout(timeout);
-  options.callback = [promise, answered](const std::string&, absl::StatusOr<Args> answer) {
-    std::call_once(*answered, [&] { promise->set_value(std::move(answer)); });
+  absl::StatusOr<Outgoing> built = BuildEmit(nullptr, "/", event, args, options);
+  if (!built.ok()) return built.status();
+  timeout = Timeout(timeout);
+  built->mutable_emit()->set_want_ack(true);
+  built->mutable_emit()->set_ack_timeout_ms(static_cast<uint32_t>(timeout.count()));
+  auto promise = std::make_shared<std::promise<absl::StatusOr<Args>>>();
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  std::future<absl::StatusOr<Args>> result = promise->get_future();
+  auto answer_once = [promise, answered](absl::StatusOr<Args> answer) {
+    if (!answered->exchange(true)) promise->set_value(std::move(answer));
   };
-  // The answer is handled on the reader: the caller may be a handler of this very socket.
-  absl::Status sent = EmitFrom(nullptr, "/", event, std::move(args), options,
-                               /*callback_on_executor=*/false);
+  // Answered on the reader: the caller may be a handler of this very socket,
+  // whose queue is blocked until the answer comes.
+  absl::Status sent = Request(*std::move(built), [answer_once, target = std::string(sid)](
+                                                     const Message* answer, absl::Status status) {
+    if (!status.ok()) return answer_once(status);
+    if (answer->has_client_ack()) return answer_once(DecodeArgs(answer->client_ack().args()));
+    const pb::CommandResult& result = answer->command_result();
+    if (absl::Status refused = StatusOf(result); !refused.ok()) return answer_once(refused);
+    if (!result.ack_timed_out_sids().empty()) {
+      return answer_once(absl::DeadlineExceededError("the client did not answer in time"));
+    }
+    answer_once(absl::NotFoundError(absl::StrCat("no socket ", target)));
+  });
   if (!sent.ok()) return sent;
-  if (result.wait_for(options.timeout + std::chrono::seconds(5)) != std::future_status::ready) {
+  if (result.wait_for(timeout + std::chrono::seconds(5)) != std::future_status::ready) {
     return absl::DeadlineExceededError("the client did not answer in time");
   }
   return result.get();
@@ -692,10 +869,7 @@ Socket::Socket(Server& server, std::string sid, std::string nsp, std::string eve
       session_json_(session_json.empty() ? "{}" : std::move(session_json)) {}
 
 Json& Socket::session() {
-  if (!session_.has_value()) {
-    Json parsed = ParseObject(session_json_);
-    session_ = parsed.is_object() ? std::move(parsed) : Json::object();
-  }
+  if (!session_.has_value()) session_ = ParseObject(session_json_);
   return *session_;
 }
 
@@ -709,11 +883,18 @@ const Json& Socket::auth() const {
   return auth_ != nullptr ? *auth_ : kNull;
 }
 
+namespace {
+
+absl::Status NotAcceptedYet(std::string_view what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(std::string(what), " needs an accepted connection: not in a connect handler"));
+}
+
+}  // namespace
+
 absl::Status Socket::Emit(std::string_view event, Args args, EmitOptions options) {
   if (held_ != nullptr) {
-    if (options.callback) {
-      return absl::FailedPreconditionError("an emit with a callback needs an accepted connection");
-    }
+    if (options.callback) return NotAcceptedYet("An emit with a callback");
     absl::StatusOr<pb::BackendMessage> message =
         server_.BuildEmit(&sid_, nsp_, event, args, options);
     if (!message.ok()) return message.status();
@@ -726,15 +907,6 @@ absl::Status Socket::Emit(std::string_view event, Args args, EmitOptions options
 absl::Status Socket::Send(Json data, EmitOptions options) {
   return Emit("message", Args{std::move(data)}, std::move(options));
 }
-
-namespace {
-
-absl::Status NotAcceptedYet(std::string_view what) {
-  return absl::FailedPreconditionError(
-      absl::StrCat(std::string(what), " needs an accepted connection: not in a connect handler"));
-}
-
-}  // namespace
 
 absl::StatusOr<Args> Socket::Call(std::string_view event, Args args,
                                   std::chrono::milliseconds timeout) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -19,5 +20,9 @@ class ConnectionRefusedError : public std::runtime_error {
  private:
   Json data_;
 };
+
+// What an error handler was given, for people: the what() of a std::exception,
+// else "unknown exception".
+std::string ErrorMessage(std::exception_ptr error);
 
 }  // namespace socketio

@@ -14,7 +14,10 @@ using Json = nlohmann::json;
 using Args = std::vector<Json>;
 
 // Arguments from the wire form: the JSON array, with each
-// {"_placeholder":true,"num":N} replaced by binary attachment N.
+// {"_placeholder":true,"num":N} replaced by binary attachment N (at any
+// depth, only when there are attachments, as on the Socket.IO wire).
+// INVALID_ARGUMENT for text that is not a JSON array, or a placeholder
+// without its attachment.
 absl::StatusOr<Args> DecodeArgs(const ::socketio::sidecar::v1::Payload& payload);
 // The wire form of arguments: binary values become placeholders and attachments.
 ::socketio::sidecar::v1::Payload EncodeArgs(const Args& args);

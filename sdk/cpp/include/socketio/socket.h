@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -21,9 +22,9 @@ class Server;
 struct Handshake {
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
   std::vector<std::pair<std::string, std::string>> query;
-  std::string remote_address;
-  std::string url;
-  std::string transport;  // "polling" or "websocket"
+  std::string remote_address;  // "ip:port"
+  std::string url;             // e.g. "/socket.io/?EIO=4&transport=polling"
+  std::string transport;       // "polling" or "websocket"
   int64_t issued_unix_ms = 0;
 
   // The first value of a header (name in any case) or query parameter.
@@ -33,7 +34,8 @@ struct Handshake {
 
 // How an emit is addressed and delivered; Flask-SocketIO's emit() keyword arguments.
 struct EmitOptions {
-  // Rooms (or sids) to emit to (Flask's `to`/`room`).
+  // Rooms (or sids, as each socket is in a room named by its sid) to emit to
+  // (Flask's `to`/`room`).
   std::vector<std::string> to{};
   // The whole namespace (Flask's `broadcast=True`).
   bool broadcast = false;
@@ -45,38 +47,46 @@ struct EmitOptions {
   std::string nsp{};
   // Ask each receiving client for an ack: called once per socket with its
   // answer, or with DEADLINE_EXCEEDED when it did not answer within `timeout`.
+  // Runs on the handler threads, in order with that socket's handlers.
   std::function<void(const std::string& sid, absl::StatusOr<Args> answer)> callback{};
   // 0 means the server's ack timeout.
   std::chrono::milliseconds timeout{0};
   // Drop the packet for clients that are behind (socket.io's volatile).
   bool is_volatile = false;
+  // Leave out sockets in these rooms (socket.io's `except`).
+  std::vector<std::string> except_rooms{};
 };
 
 // One client's connection to one namespace, as a handler sees it (Flask's
 // `request.sid`, `request.namespace`, `session`, and emit/send/rooms bound to
-// the client). Valid for the duration of the handler call.
+// the client). Valid for the duration of the handler call; use the Server's
+// commands (by sid) from other threads.
 class Socket {
  public:
-  // `session_json` is parsed only if the handler reads the session.
-  Socket(Server& server, std::string sid, std::string nsp, std::string event,
-         const Handshake* handshake, const Json* auth, std::string session_json);
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
 
   const std::string& sid() const { return sid_; }
   const std::string& nsp() const { return nsp_; }
   // The event being handled ("connect", "disconnect" or the client's event).
   const std::string& event() const { return event_; }
+  // Empty only for a socket that connected before this backend attached and
+  // that the sidecar no longer knows.
   const Handshake& handshake() const;
-  // The client's CONNECT payload (socket.io-client's `auth`), or null.
+  // The client's CONNECT payload (socket.io-client's `auth`); null for a
+  // socket that connected before this backend attached.
   const Json& auth() const;
-  // The per-connection session, a JSON object kept by the sidecar; changes
-  // are saved when the handler returns.
+  // The per-connection session, a JSON object kept by the sidecar (it
+  // survives a restart of the backend); changes are saved when the handler
+  // returns.
   Json& session();
   Server& server() { return server_; }
 
   // To this client by default; `to`/`broadcast` address others. In a connect
   // handler, emits and room joins are held until the connection is accepted
-  // (and dropped if it is refused); Call, Rooms and Disconnect wait for that.
+  // (and dropped if it is refused); Call, Rooms and Disconnect fail there.
   absl::Status Emit(std::string_view event, Args args = {}, EmitOptions options = {});
+  // The `message` event (Flask's send()).
   absl::Status Send(Json data, EmitOptions options = {});
   // Emits to this client and waits for its ack (Flask-SocketIO's call()).
   absl::StatusOr<Args> Call(std::string_view event, Args args = {},
@@ -89,6 +99,10 @@ class Socket {
 
  private:
   friend class Server;
+  // `session_json` is parsed only if the handler reads the session.
+  Socket(Server& server, std::string sid, std::string nsp, std::string event,
+         const Handshake* handshake, const Json* auth, std::string session_json);
+
   // Non-null in a connect handler whose connection is not accepted yet.
   std::vector<::socketio::sidecar::v1::BackendMessage>* held_ = nullptr;
   Server& server_;
