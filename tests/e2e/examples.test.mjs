@@ -1,58 +1,82 @@
-// The example backends (the Go and C++ ports of Flask-SocketIO's example app,
-// and the Go chat) driven through the real sidecar by socket.io-client.
-// CPP_DEMO_BIN overrides where the C++ demo binary is looked for.
+// The example backends driven through the real sidecar by socket.io-client: every port of
+// Flask-SocketIO's example app that is built (demoBackends(): Go always, C++ from CPP_DEMO_BIN
+// or BUILD_DIR) and the Go chat.
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { goBuild, next, record, startExample } from "./harness.mjs";
+import { demoBackends, goBuild, next, record, startExample } from "./harness.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const buildDir = process.env.BUILD_DIR ?? path.resolve(here, "../../build");
+const TIMEOUT_MS = 10000;
 
-const cppDemo = process.env.CPP_DEMO_BIN ?? path.join(buildDir, "examples/cpp/demo/demo-backend-cpp");
-const demos = [
-  { name: "Go", binary: () => goBuild("demo") },
-  { name: "C++", binary: () => cppDemo, skip: fs.existsSync(cppDemo) ? false : `${cppDemo} was not built` },
-];
-
-// Resolves with the first my_response matching `predicate`; rejects after `ms`.
-function responseWhere(socket, predicate, ms = 5000) {
+// Resolves with the first `event` whose first argument matches `predicate`, and the ack callback
+// the server asked for, if any; rejects after TIMEOUT_MS.
+function eventWhere(socket, event, predicate) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no matching my_response within ${ms} ms`)), ms);
+    const timer = setTimeout(() => {
+      socket.off(event, listener);
+      reject(new Error(`no matching ${event} within ${TIMEOUT_MS} ms`));
+    }, TIMEOUT_MS);
     const listener = (message, callback) => {
       if (!predicate(message)) return;
       clearTimeout(timer);
-      socket.off("my_response", listener);
+      socket.off(event, listener);
       resolve({ message, callback });
     };
-    socket.on("my_response", listener);
+    socket.on(event, listener);
   });
 }
 
-for (const demo of demos) {
-  describe(`the ${demo.name} demo backend`, { skip: demo.skip }, () => {
-    let example;
-    const sockets = [];
-    // Connects and resolves with the socket and its greeting (listened for
-    // before connecting: it may arrive in the same read as the CONNECT reply).
-    const open = () => {
-      const socket = io(example.url, { forceNew: true, reconnection: false });
+const responseWhere = (socket, predicate) => eventWhere(socket, "my_response", predicate);
+
+// Closes every socket opened through it, after each suite.
+function socketPool() {
+  const sockets = [];
+  return {
+    add(socket) {
       sockets.push(socket);
-      return new Promise((resolve, reject) => {
-        socket.once("my_response", (greeting) => resolve({ socket, greeting }));
-        socket.once("connect_error", reject);
-      });
+      return socket;
+    },
+    closeAll() {
+      for (const socket of sockets.splice(0)) socket.close();
+    },
+  };
+}
+
+for (const backend of demoBackends()) {
+  describe(`the ${backend.name} demo backend`, { skip: backend.skip }, () => {
+    let example;
+    const pool = socketPool();
+
+    // Connects and resolves with the socket and its greeting, listened for before connecting:
+    // it may arrive in the same read as the CONNECT reply, or after a server generated event.
+    const open = async () => {
+      const socket = pool.add(io(example.url, { forceNew: true, reconnection: false, timeout: TIMEOUT_MS }));
+      const refused = new Promise((_, reject) => socket.once("connect_error", reject));
+      const greeting = responseWhere(socket, (m) => m.data === "Connected");
+      return { socket, greeting: (await Promise.race([greeting, refused])).message };
     };
     const greeted = async () => (await open()).socket;
 
+    // The rooms a client is in, from the "In rooms: a, b" answer to join or leave.
+    const roomsAfter = async (socket, event, room) => {
+      const answer = responseWhere(socket, (m) => m.data.startsWith("In rooms: "));
+      socket.emit(event, { room });
+      return (await answer).message.data.slice("In rooms: ".length).split(", ").sort();
+    };
+
+    // Round trip through the backend: once the echo of `data` is back, every event the backend
+    // sent this client before handling the echo has arrived too.
+    const echoed = async (socket, data) => {
+      const echo = responseWhere(socket, (m) => m.data === data);
+      socket.emit("my_event", { data });
+      await echo;
+    };
+
     before(async () => {
-      example = await startExample(demo.binary(), ["--interval=1"]);
+      example = await startExample(backend.binary(), ["--interval=1"]);
     });
     after(async () => {
-      for (const socket of sockets) socket.close();
+      pool.closeAll();
       await example?.stop();
     });
 
@@ -61,123 +85,157 @@ for (const demo of demos) {
       assert.deepEqual(greeting, { data: "Connected", count: 0 });
     });
 
-    test("my_event echoes with a count kept in the session", async () => {
-      const socket = await greeted();
-      const seen = record(socket, "my_response");
-      socket.emit("my_event", { data: "one" });
-      socket.emit("my_event", { data: "two" });
-      await responseWhere(socket, (m) => m.data === "two");
+    test("my_event echoes with a count kept in each connection's session", async () => {
+      const first = await greeted();
+      const seen = record(first, "my_response");
+      first.emit("my_event", { data: "one" });
+      first.emit("my_event", { data: "two" });
+      await responseWhere(first, (m) => m.data === "two");
       const echoes = seen.map(([m]) => m).filter((m) => m.data === "one" || m.data === "two");
       assert.deepEqual(echoes, [{ data: "one", count: 1 }, { data: "two", count: 2 }]);
+
+      const second = await greeted();
+      const echo = responseWhere(second, (m) => m.data === "mine");
+      second.emit("my_event", { data: "mine" });
+      assert.equal((await echo).message.count, 1, "another connection counts from its own session");
     });
 
-    test("my_broadcast_event reaches the other clients", async () => {
+    test("my_broadcast_event reaches every client, the sender included", async () => {
       const alice = await greeted();
       const bob = await greeted();
-      const got = responseWhere(bob, (m) => m.data === "to all");
+      const bobGot = responseWhere(bob, (m) => m.data === "to all");
+      const aliceGot = responseWhere(alice, (m) => m.data === "to all");
       alice.emit("my_broadcast_event", { data: "to all" });
-      await got;
+      assert.equal((await bobGot).message.count, 1, "counted in the sender's session");
+      await aliceGot;
     });
 
-    test("join, my_room_event and leave: room messages reach members only", async () => {
+    test("join then my_room_event: the room's members get it, others do not", async () => {
       const alice = await greeted();
       const bob = await greeted();
-      const room = `${demo.name}-room`;
-      const joined = responseWhere(alice, (m) => m.data.startsWith("In rooms"));
-      alice.emit("join", { room });
-      assert.deepEqual((await joined).message.data.slice("In rooms: ".length).split(", ").sort(), [alice.id, room].sort());
+      const room = `${backend.name}-room`;
+      assert.deepEqual(await roomsAfter(alice, "join", room), [alice.id, room].sort());
       const bobSaw = record(bob, "my_response");
       const delivered = responseWhere(alice, (m) => m.data === "psst");
       bob.emit("my_room_event", { data: "psst", room });
       await delivered;
-      assert.ok(!bobSaw.some(([m]) => m.data === "psst"), "the sender is not in the room");
-      const left = responseWhere(alice, (m) => m.data.startsWith("In rooms"));
-      alice.emit("leave", { room });
-      assert.equal((await left).message.data, `In rooms: ${alice.id}`);
+      await echoed(bob, "after psst");
+      assert.ok(!bobSaw.some(([m]) => m.data === "psst"), "bob is not in the room");
+    });
+
+    test("leave: room messages stop reaching the client", async () => {
+      const alice = await greeted();
+      const bob = await greeted();
+      const room = `${backend.name}-leaving`;
+      await roomsAfter(alice, "join", room);
+      assert.deepEqual(await roomsAfter(alice, "leave", room), [alice.id]);
+      const aliceSaw = record(alice, "my_response");
+      bob.emit("my_room_event", { data: "gone?", room });
+      await echoed(bob, "sync");
+      await echoed(alice, "sync");
+      assert.ok(!aliceSaw.some(([m]) => m.data === "gone?"), "alice left the room");
     });
 
     test("close_room warns the members and empties the room", async () => {
       const alice = await greeted();
       const bob = await greeted();
-      const joined = responseWhere(alice, (m) => m.data.startsWith("In rooms"));
-      alice.emit("join", { room: "closing" });
-      await joined;
-      const warned = responseWhere(alice, (m) => m.data === "Room closing is closing.");
-      bob.emit("close_room", { room: "closing" });
+      const room = `${backend.name}-closing`;
+      await roomsAfter(alice, "join", room);
+      const warned = responseWhere(alice, (m) => m.data === `Room ${room} is closing.`);
+      bob.emit("close_room", { room });
       await warned;
-      // Emptied: a room event no longer reaches alice.
-      const aliceSaw = record(alice, "my_response");
-      const echoed = responseWhere(bob, (m) => m.data === "after");
-      bob.emit("my_room_event", { data: "after", room: "closing" });
-      bob.emit("my_event", { data: "after" });
-      await echoed;
-      assert.ok(!aliceSaw.some(([m]) => m.data === "after"));
+      assert.deepEqual(await roomsAfter(alice, "join", "elsewhere"), [alice.id, "elsewhere"].sort());
     });
 
     test("my_ping is answered with my_pong", async () => {
       const socket = await greeted();
-      const pong = next(socket, "my_pong");
+      const pong = next(socket, "my_pong", TIMEOUT_MS);
       socket.emit("my_ping");
       await pong;
     });
 
-    test("disconnect_request: the goodbye asks for the client's callback, then the server disconnects", async () => {
+    test("disconnect_request: the goodbye waits for the client's callback, then the server disconnects", async () => {
       const socket = await greeted();
       const goodbye = responseWhere(socket, (m) => m.data === "Disconnected!");
-      const gone = next(socket, "disconnect");
+      const gone = next(socket, "disconnect", TIMEOUT_MS);
       socket.emit("disconnect_request");
       const { callback } = await goodbye;
       assert.equal(typeof callback, "function", "the goodbye asks for an ack");
+      assert.ok(socket.connected, "still connected until the callback runs");
       callback();
       assert.equal((await gone)[0], "io server disconnect");
     });
 
     test("a background task emits numbered Server generated events", async () => {
       const socket = await greeted();
-      const { message } = await responseWhere(socket, (m) => m.data === "Server generated event", 5000);
-      assert.ok(message.count >= 1);
+      const generated = (m) => m.data === "Server generated event";
+      const first = (await responseWhere(socket, generated)).message;
+      const second = (await responseWhere(socket, generated)).message;
+      assert.ok(first.count >= 1 && second.count > first.count, `counts ${first.count}, ${second.count}`);
     });
   });
 }
 
 describe("the Go chat backend", () => {
   let example;
-  const sockets = [];
-  const connected = (socket) =>
-    new Promise((resolve, reject) => {
+  const pool = socketPool();
+  const open = (auth) => {
+    const socket = pool.add(io(example.url, { forceNew: true, reconnection: false, timeout: TIMEOUT_MS, auth }));
+    return new Promise((resolve, reject) => {
+      socket.once("connect", () => resolve(socket));
       socket.once("connect_error", reject);
-      socket.once("connect", resolve);
     });
-  const open = (name) => {
-    const socket = io(example.url, { forceNew: true, reconnection: false, auth: name === undefined ? {} : { name } });
-    sockets.push(socket);
-    return connected(socket).then(() => socket);
   };
+  const call = (socket, event, ...args) => socket.timeout(TIMEOUT_MS).emitWithAck(event, ...args);
 
   before(async () => {
     example = await startExample(goBuild("chat"));
   });
   after(async () => {
-    for (const socket of sockets) socket.close();
+    pool.closeAll();
     await example?.stop();
   });
 
   test("refuses a client without a name, with a hint in the error's data", async () => {
-    await assert.rejects(open(), (error) => error.message === "a name is required" && /name/.test(error.data.hint));
+    for (const auth of [{}, { name: " " }]) {
+      await assert.rejects(open(auth), (error) => {
+        assert.equal(error.message, "a name is required");
+        assert.match(error.data.hint, /name/);
+        return true;
+      });
+    }
   });
 
   test("a room's messages reach its members with the sender's name, and no one else", async () => {
-    const ann = await open("ann");
-    const bob = await open("bob");
-    const cid = await open("cid");
-    assert.deepEqual((await ann.timeout(5000).emitWithAck("join", "lobby")).sort(), [ann.id, "lobby"].sort());
-    await bob.timeout(5000).emitWithAck("join", "lobby");
-    const cidSaw = record(cid, "said");
-    const bobGot = next(bob, "said");
-    assert.equal(await ann.timeout(5000).emitWithAck("say", "lobby", "hello"), true);
-    assert.deepEqual((await bobGot)[0], { room: "lobby", from: "ann", text: "hello" });
-    assert.equal(await cid.timeout(5000).emitWithAck("say", "lobby", "let me in"), false);
-    assert.deepEqual(cidSaw, []);
-    assert.deepEqual((await bob.timeout(5000).emitWithAck("rooms")).sort(), [bob.id, "lobby"].sort());
+    const ann = await open({ name: "ann" });
+    const bob = await open({ name: "bob" });
+    const cid = await open({ name: "cid" });
+    await call(ann, "join", "lobby");
+    await call(bob, "join", "lobby");
+    const cidSaw = record(cid, "message");
+    const bobGot = next(bob, "message", TIMEOUT_MS);
+    const annGot = next(ann, "message", TIMEOUT_MS);
+    assert.equal(await call(ann, "message", { room: "lobby", text: "hello", from: "mallory" }), true);
+    const said = { room: "lobby", from: "ann", text: "hello" };
+    assert.deepEqual((await bobGot)[0], said);
+    assert.deepEqual((await annGot)[0], said);
+    assert.equal(await call(cid, "message", { room: "lobby", text: "let me in" }), false);
+    assert.deepEqual(cidSaw, [], "cid is not in the room");
+  });
+
+  test("join and leave notify the room; rooms lists the caller's rooms", async () => {
+    const eve = await open({ name: "eve" });
+    const fay = await open({ name: "fay" });
+    await call(fay, "join", "garden");
+    const joined = eventWhere(fay, "notice", (n) => n.text === "eve joined");
+    assert.deepEqual((await call(eve, "join", "garden")).sort(), [eve.id, "garden"].sort());
+    assert.deepEqual((await joined).message, { room: "garden", text: "eve joined" });
+    assert.deepEqual((await call(eve, "rooms")).sort(), [eve.id, "garden"].sort());
+
+    const left = eventWhere(fay, "notice", (n) => n.text === "eve left");
+    assert.deepEqual(await call(eve, "leave", "garden"), [eve.id]);
+    assert.deepEqual((await left).message, { room: "garden", text: "eve left" });
+    assert.deepEqual(await call(eve, "rooms"), [eve.id]);
+    assert.deepEqual((await call(fay, "rooms")).sort(), [fay.id, "garden"].sort());
   });
 });

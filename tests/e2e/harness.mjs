@@ -11,6 +11,9 @@ import { io } from "socket.io-client";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 const buildDir = process.env.BUILD_DIR ?? path.join(repo, "build");
+// The binaries under test: scripts/test.sh exports both; by default, those in BUILD_DIR.
+export const sidecarBin = process.env.SIDECAR_BIN ?? path.join(buildDir, "sidecar/socketio-sidecar");
+const testBackendBin = process.env.TEST_BACKEND_BIN ?? path.join(buildDir, "tests/backend/test_backend");
 
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -35,7 +38,10 @@ export function waitForLine(child, needle, what, timeoutMs = 15000) {
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${what} exited with ${code}`)));
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code ?? signal}`));
+    });
   });
 }
 
@@ -47,7 +53,7 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
   const opsPort = await freePort();
   const logs = [];
   const sidecar = spawn(
-    path.join(buildDir, "sidecar/socketio-sidecar"),
+    sidecarBin,
     ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, `--ops_port=${opsPort}`, "--threads=2", "--drain_timeout=0.5", ...flags],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
   );
@@ -56,7 +62,7 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
   const children = [sidecar];
   if (backend) {
     const child = spawn(
-      path.join(buildDir, "tests/backend/test_backend"),
+      testBackendBin,
       ["--mode=e2e", `--sidecar=127.0.0.1:${grpcPort}`],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -85,37 +91,63 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
 
 let goBinDir;
 
-// Builds a Go main package of examples/go (e.g. "demo") into a temporary folder; returns its path.
+// Builds a Go main package of examples/go (e.g. "demo") into a temporary folder, once per
+// process; returns its path.
 export function goBuild(pkg) {
   goBinDir ??= fs.mkdtempSync(path.join(os.tmpdir(), "sidecar-examples-"));
   const output = path.join(goBinDir, path.basename(pkg));
+  if (fs.existsSync(output)) return output;
   const built = spawnSync("go", ["build", "-o", output, `./${pkg}`], {
     cwd: path.join(repo, "examples/go"),
     env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin`, GOTOOLCHAIN: "local" },
     encoding: "utf8",
   });
-  if (built.status !== 0) throw new Error(`go build ${pkg} failed:\n${built.stderr}`);
+  if (built.status !== 0) throw new Error(`go build ${pkg} failed:\n${built.error ?? built.stderr}`);
   return output;
 }
 
-// A sidecar started with `flags` plus one example backend binary attached to it (it must print
-// "attached"); returns {url, opsUrl, logs, stop}.
+// The ports of Flask-SocketIO's example app, each {name, binary(), skip}: the Go demo (built on
+// first use), and the C++ demo from CPP_DEMO_BIN or BUILD_DIR when it has been built. A missing
+// C++ binary is a skip whose message says where it was looked for.
+export function demoBackends() {
+  const cppDemo = process.env.CPP_DEMO_BIN ?? path.join(buildDir, "examples/cpp/demo/demo-backend-cpp");
+  return [
+    { name: "Go", binary: () => goBuild("demo"), skip: false },
+    {
+      name: "C++",
+      binary: () => cppDemo,
+      skip: fs.existsSync(cppDemo) ? false : `${cppDemo} not built (set CPP_DEMO_BIN to its path)`,
+    },
+  ];
+}
+
+// A sidecar started with `flags` plus one example backend attached to it: `binary` runs with
+// --sidecar=ADDRESS and `args`, and $SIDECAR_ADDRESS set, and must print "attached" once it has
+// attached. Returns {url, opsUrl, logs, stop}; if the backend does not attach, stops everything
+// and throws with the logs.
 export async function startExample(binary, args = [], flags = []) {
   const stack = await startStack(flags, { backend: false });
-  const backend = spawn(binary, [`--sidecar=${stack.grpcAddress}`, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const backend = spawn(binary, [`--sidecar=${stack.grpcAddress}`, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, SIDECAR_ADDRESS: stack.grpcAddress },
+  });
   backend.stderr.on("data", (d) => stack.logs.push(`[example] ${d}`));
-  await waitForLine(backend, "attached", path.basename(binary));
-  return {
-    url: stack.url,
-    opsUrl: stack.opsUrl,
-    logs: stack.logs,
-    async stop() {
+  const stop = async () => {
+    if (backend.pid !== undefined && backend.exitCode === null && backend.signalCode === null) {
       const exited = new Promise((resolve) => backend.once("exit", resolve));
       backend.kill("SIGTERM");
       await exited;
-      await stack.stop();
-    },
+    }
+    await stack.stop();
   };
+  try {
+    const failedToStart = new Promise((_, reject) => backend.once("error", reject));
+    await Promise.race([waitForLine(backend, "attached", path.basename(binary)), failedToStart]);
+  } catch (error) {
+    await stop();
+    throw new Error(`${error.message}\n${stack.logs.join("")}`);
+  }
+  return { url: stack.url, opsUrl: stack.opsUrl, logs: stack.logs, stop };
 }
 
 export const TRANSPORTS = {

@@ -3,16 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
+	"slices"
 	"strings"
 
 	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/socketio"
 )
 
-// Said is what room members receive for a message.
-type Said struct {
+// Message is a chat line. Clients send {room, text}; the room's members receive it as a
+// "message" event with From set to the sender's name.
+type Message struct {
 	Room string `json:"room"`
-	From string `json:"from"`
+	From string `json:"from,omitempty"`
 	Text string `json:"text"`
 }
 
@@ -23,7 +25,7 @@ type Notice struct {
 }
 
 // newServer registers the chat's handlers: clients connect with auth {name}, join and leave
-// rooms, and say things to a room.
+// rooms, and send messages to the rooms they are in.
 func newServer() *socketio.Server {
 	server := socketio.NewServer(socketio.WithName("go-chat"))
 
@@ -37,10 +39,10 @@ func newServer() *socketio.Server {
 		return s.Session().Set("name", strings.TrimSpace(user.Name))
 	})
 
-	// join answers with the rooms the client is in.
+	// join and leave answer with the rooms the client is in, as rooms does.
 	server.On("/", "join", func(ctx context.Context, s *socketio.Socket, room string) ([]string, error) {
 		if room == "" {
-			return nil, fmt.Errorf("join: the room name is empty")
+			return nil, errors.New("join: the room name is empty")
 		}
 		if err := s.JoinRoom(ctx, room); err != nil {
 			return nil, err
@@ -61,20 +63,22 @@ func newServer() *socketio.Server {
 		return s.Rooms(ctx)
 	})
 
-	// say sends a message to a room the client is in, sender included.
-	server.On("/", "say", func(ctx context.Context, s *socketio.Socket, room, text string) (bool, error) {
+	server.On("/", "rooms", func(ctx context.Context, s *socketio.Socket) ([]string, error) {
+		return s.Rooms(ctx)
+	})
+
+	// A message goes to everyone in its room, sender included; the ack is false when the sender
+	// is not in that room.
+	server.OnMessage("/", func(ctx context.Context, s *socketio.Socket, message Message) (bool, error) {
 		rooms, err := s.Rooms(ctx)
 		if err != nil {
 			return false, err
 		}
-		if !contains(rooms, room) {
+		if !slices.Contains(rooms, message.Room) {
 			return false, nil
 		}
-		return true, s.Emit(ctx, "said", Said{Room: room, From: name(s), Text: text}, socketio.To(room))
-	})
-
-	server.On("/", "rooms", func(ctx context.Context, s *socketio.Socket) ([]string, error) {
-		return s.Rooms(ctx)
+		message.From = name(s)
+		return true, s.Send(ctx, message, socketio.To(message.Room))
 	})
 
 	// A failing handler answers the client's ack with the error, instead of leaving it waiting.
@@ -84,19 +88,11 @@ func newServer() *socketio.Server {
 	return server
 }
 
+// name is the name the client connected with, kept in its session.
 func name(s *socketio.Socket) string {
 	var value string
 	if _, err := s.Session().Get("name", &value); err != nil || value == "" {
 		return "someone"
 	}
 	return value
-}
-
-func contains(items []string, item string) bool {
-	for _, each := range items {
-		if each == item {
-			return true
-		}
-	}
-	return false
 }
