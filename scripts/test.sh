@@ -5,8 +5,8 @@
 #   go          `go test ./...` in every Go module (sdk/go, examples/, tests/)
 #   e2e         `npm test` in tests/e2e, with BUILD_DIR exported: socket.io-client against the
 #               sidecar with the test backend, the example backends, a Redis cluster, operations
-#   browser     `npm test` in tests/browser: the demo page in headless Chromium (screenshots in
-#               tests/browser/artifacts/)
+#   browser     `npm test` in tests/browser: the demo and chat pages in headless Chromium
+#               (screenshots in tests/browser/artifacts/)
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
 #   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar and
 #               Node, and nothing is lost (no timing is asserted)
@@ -15,6 +15,9 @@
 # status is non-zero if anything failed.
 #   scripts/test.sh [SUITE...]   run only the named suites
 #   SKIP_SETUP=1                 do not run scripts/setup.sh
+#   SKIP_BUILD=1                 do not run scripts/build.sh: test the binaries already in
+#                                BUILD_DIR, or those SIDECAR_BIN, TEST_BACKEND_BIN and CPP_DEMO_BIN
+#                                name (e.g. copies that a concurrent rebuild cannot replace)
 #   SUITE_TIMEOUT=SECONDS        wall-clock limit of each suite (default 600)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -27,8 +30,9 @@ LOG_DIR="${BUILD_DIR}/test-logs"
 ALL_SUITES=(lint ctest go e2e browser demo bench)
 
 # Where tests find the binaries under test.
-export SIDECAR_BIN="${BUILD_DIR}/sidecar/socketio-sidecar"
-export TEST_BACKEND_BIN="${BUILD_DIR}/tests/backend/test_backend"
+export SIDECAR_BIN="${SIDECAR_BIN:-${BUILD_DIR}/sidecar/socketio-sidecar}"
+export TEST_BACKEND_BIN="${TEST_BACKEND_BIN:-${BUILD_DIR}/tests/backend/test_backend}"
+export CPP_DEMO_BIN="${CPP_DEMO_BIN:-${BUILD_DIR}/examples/cpp/demo/demo-backend-cpp}"
 
 selected_suites=("$@")
 ((${#selected_suites[@]})) || selected_suites=("${ALL_SUITES[@]}")
@@ -67,6 +71,8 @@ count_tests() {
   local kind="$1" log_file="$2"
   counted_passed=0
   counted_failed=0
+  counted_skipped=0
+  skip_reason=""
   case "${kind}" in
     bench)
       # run.py ends with "N runs, nothing lost ...", or lists each problem after "FAILED:".
@@ -97,6 +103,13 @@ count_tests() {
         local cancelled
         cancelled="$(last_count '^(# |ℹ )cancelled [0-9]+' "${log_file}")"
         counted_failed=$((counted_failed + cancelled))
+        # Skipped tests and suites (e.g. no chromium, a C++ demo not built), and the first one's
+        # name and reason: "ok 2 - name # SKIP reason" in TAP, "﹣ name (0.1ms) # reason" in spec.
+        local skip_pattern='^[[:space:]]*(ok [0-9]+ - .* # SKIP|﹣ .*# )'
+        counted_skipped="$(grep -Ec "${skip_pattern}" "${log_file}" || true)"
+        skip_reason="$(grep -E "${skip_pattern}" "${log_file}" | head -n 1 | sed -E \
+          -e 's/^[[:space:]]*(ok [0-9]+ - |﹣ )//' -e 's/ \([0-9.]+ms\) # / # SKIP /' \
+          -e 's/ # SKIP ?/: /' -e 's/: $//' || true)"
       elif grep -Eq 'Tests:? .*[0-9]+ passed' "${log_file}"; then
         counted_passed="$(grep -E 'Tests:? ' "${log_file}" | tail -n 1 | grep -Eo '[0-9]+ passed' |
           grep -Eo '[0-9]+' || true)"
@@ -126,6 +139,15 @@ run_suite() {
     # Failed without a test to blame (crash, compile error, timeout): count the suite.
     counted_failed=1
     [[ -n "${note}" ]] || note="exit status ${rc}"
+  fi
+  if ((counted_skipped > 0)); then
+    if ((rc == 0 && counted_passed == 0 && counted_failed == 0)); then
+      record "${name}" SKIP 0 0 "${skip_reason}"
+      return
+    fi
+    local which=": "
+    ((counted_skipped > 1)) && which=", first "
+    note="${counted_skipped} skipped${which}${skip_reason}${note:+; ${note}}"
   fi
   if ((rc == 0 && counted_passed == 0 && counted_failed == 0)); then
     if [[ "${kind}" == ctest ]] && grep -q 'No tests were found' "${log_file}"; then
@@ -251,7 +273,9 @@ main() {
   fi
 
   build_ok=1
-  if suite_selected ctest || suite_selected e2e || suite_selected browser ||
+  if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+    log "build: skipped (SKIP_BUILD=1); testing ${SIDECAR_BIN#"${REPO_ROOT}"/}"
+  elif suite_selected ctest || suite_selected e2e || suite_selected browser ||
     suite_selected demo || suite_selected bench; then
     if ! "${REPO_ROOT}/scripts/build.sh"; then
       build_ok=0
