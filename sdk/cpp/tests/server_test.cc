@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <numeric>
 #include <thread>
 
 #include "socketio/testing/test_client.h"
@@ -403,6 +405,244 @@ TEST(Server, CommandsWithoutASidecarFailClearly) {
   EXPECT_EQ(server.Emit("x").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(server.JoinRoom("sid", "room").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(server.Emit("").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Server, HandlersMayReturnNothingOneJsonValueOrSeveralArgs) {
+  Server server;
+  server.On("/", "nothing", [](Socket&, const Args&) {});
+  server.On("/", "number", [](Socket&, const Args&) { return 7; });
+  server.On("/", "object", [](Socket&, const Args&) { return Json{{"ok", true}}; });
+  server.On("/", "list", [](Socket&, const Args&) { return std::vector<int>{1, 2}; });
+  server.On("/", "several", [](Socket&, const Args&) { return Args{1, "two"}; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("nothing"), Args{});
+  EXPECT_EQ(*client.Call("number"), Args{7});
+  EXPECT_EQ(*client.Call("object"), (Args{Json{{"ok", true}}}));
+  EXPECT_EQ(*client.Call("list"), (Args{Json::array({1, 2})}));
+  EXPECT_EQ(*client.Call("several"), (Args{1, "two"}));
+}
+
+TEST(Server, AConnectHandlerReturningFalseRefusesWithTheDefaultMessage) {
+  Server server;
+  server.OnConnect("/", [](Socket&, const Json& auth) { return auth.contains("token"); });
+  TestClient client(server);
+  EXPECT_EQ(client.Connect().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(client.connect_error(), (Json{{"message", "Connection rejected by server"}}));
+  EXPECT_TRUE(client.Connect("/", {.auth = {{"token", "t"}}}).ok());
+}
+
+TEST(Server, ANamespaceWithoutHandlersRefusesConnections) {
+  Server server;
+  server.On("/chat", "say", [](Socket&, const Args&) {});
+  TestClient client(server);
+  EXPECT_EQ(client.Connect("/admin").code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(client.connect_error("/admin")["message"], "Invalid namespace");
+  EXPECT_TRUE(client.Connect("/chat").ok());
+}
+
+TEST(Server, EventsWithoutAHandlerGetNoAck) {
+  Server server;
+  server.On("/", "known", [](Socket&, const Args&) { return "yes"; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(client.Call("unknown").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*client.Call("known"), Args{"yes"});
+}
+
+TEST(Server, AnErrorNoHandlerTakesIsLoggedWithoutAnAckAndTheClientStays) {
+  Server server;
+  server.On("/", "boom", [](Socket&, const Args&) -> Args { throw std::runtime_error("x"); });
+  server.On("/", "fine", [](Socket&, const Args&) { return "fine"; });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(client.Call("boom").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(client.IsConnected());
+  EXPECT_EQ(*client.Call("fine"), Args{"fine"});
+}
+
+TEST(Server, ArgumentsThatCannotBeDecodedGoToTheErrorHandler) {
+  Server server;
+  bool called = false;
+  server.On("/", "ev", [&](Socket&, const Args&) { called = true; });
+  server.OnErrorDefault([](Socket&, std::exception_ptr error) { return ErrorMessage(error); });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  // A placeholder without its attachment, as a broken client might send.
+  Args ack = *client.Call("ev", {Json::binary({1}), Json{{"_placeholder", true}, {"num", 5}}});
+  EXPECT_FALSE(called);
+  EXPECT_THAT(ack.at(0).get<std::string>(), ::testing::HasSubstr("placeholder 5"));
+}
+
+class Picky : public Namespace {
+ public:
+  Picky() : Namespace("/picky") {
+    On("bad_input", &Picky::BadInput);
+    On("crash", &Picky::Crash);
+  }
+  std::optional<Args> OnError(Socket&, std::exception_ptr error) override {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::invalid_argument& e) {
+      return Args{std::string("picky: ") + e.what()};
+    } catch (...) {
+      return std::nullopt;  // not ours: the default handler's
+    }
+  }
+  void BadInput(Socket&, const Args&) { throw std::invalid_argument("need a number"); }
+  void Crash(Socket&, const Args&) { throw std::runtime_error("crashed"); }
+};
+
+TEST(Namespace, ErrorsItsOnErrorPassesOnGoToTheDefaultHandler) {
+  Server server;
+  server.Register(std::make_shared<Picky>());
+  server.OnErrorDefault([](Socket& socket, std::exception_ptr error) {
+    return "default for " + socket.event() + ": " + ErrorMessage(error);
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect("/picky").ok());
+  EXPECT_EQ(*client.Call("bad_input", {}, "/picky"), Args{"picky: need a number"});
+  EXPECT_EQ(*client.Call("crash", {}, "/picky"), Args{"default for crash: crashed"});
+}
+
+TEST(Server, TheSessionReachesTheDisconnectHandler) {
+  Server server;
+  std::promise<Json> last_session;
+  server.On("/", "name",
+            [](Socket& socket, const Args& args) { socket.session()["name"] = args.at(0); });
+  server.OnDisconnect(
+      "/", [&](Socket& socket, const std::string&) { last_session.set_value(socket.session()); });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Emit("name", {"ann"}).ok());
+  ASSERT_TRUE(client.Disconnect().ok());
+  EXPECT_EQ(last_session.get_future().get(), (Json{{"name", "ann"}}));
+}
+
+TEST(Server, ExceptRoomsLeaveTheirMembersOut) {
+  Server server;
+  server.On("/", "join", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.JoinRoom(args.at(0).get<std::string>()).ok());
+  });
+  server.On("/", "announce", [](Socket& socket, const Args&) {
+    EXPECT_TRUE(socket.Emit("news", {}, {.broadcast = true, .except_rooms = {"muted"}}).ok());
+  });
+  TestClient alice(server), bob(server);
+  ASSERT_TRUE(alice.Connect().ok());
+  ASSERT_TRUE(bob.Connect().ok());
+  ASSERT_TRUE(bob.Emit("join", {"muted"}).ok());
+  ASSERT_TRUE(alice.Emit("announce").ok());
+  EXPECT_THAT(Names(alice.GetReceived()), ElementsAre("news"));
+  EXPECT_THAT(bob.GetReceived(), ::testing::IsEmpty());
+}
+
+TEST(Server, EmitsMayAddressAnotherNamespace) {
+  Server server;
+  server.On("/", "tell_admins", [](Socket& socket, const Args& args) {
+    EXPECT_TRUE(socket.Emit("report", args, {.broadcast = true, .nsp = "/admin"}).ok());
+  });
+  server.OnConnect("/admin", [](Socket&, const Json&) {});
+  TestClient user(server), admin(server);
+  ASSERT_TRUE(user.Connect().ok());
+  ASSERT_TRUE(admin.Connect("/admin").ok());
+  ASSERT_TRUE(user.Emit("tell_admins", {"spam"}).ok());
+  std::vector<Received> received = admin.GetReceived("/admin");
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].nsp, "/admin");
+  EXPECT_EQ(received[0].args, Args{"spam"});
+  EXPECT_THAT(user.GetReceived(), ::testing::IsEmpty());
+}
+
+TEST(Server, CommandsBySidWorkFromOtherThreads) {
+  Server server;
+  server.On("/", "noop", [](Socket&, const Args&) {});
+  TestClient client(server);
+  client.OnCall([](const std::string&, const Args& args) { return Args{args.at(0)}; });
+  ASSERT_TRUE(client.Connect().ok());
+  const std::string sid = client.sid();
+  std::thread background([&] {
+    EXPECT_TRUE(server.Emit("tick", {1}, {.to = {sid}}).ok());
+    EXPECT_TRUE(server.Send("hello").ok());
+    EXPECT_TRUE(server.JoinRoom(sid, "room").ok());
+    EXPECT_THAT(*server.Rooms(sid), UnorderedElementsAre(sid, "room"));
+    EXPECT_EQ(*server.Call(sid, "echo", {"back"}), Args{"back"});
+    EXPECT_EQ(server.Call("no-such-sid", "echo").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(server.Rooms("no-such-sid").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_TRUE(server.Disconnect(sid).ok());
+  });
+  background.join();
+  EXPECT_THAT(Names(client.GetReceived()), ElementsAre("tick", "message", "echo"));
+  EXPECT_FALSE(client.IsConnected());
+}
+
+TEST(Server, BinaryAttachmentsTravelAtAnyDepthBothWays) {
+  Server server;
+  server.On("/", "upload", [](Socket& socket, const Args& args) {
+    const Json& file = args.at(0)["file"];
+    EXPECT_TRUE(file.is_binary());
+    EXPECT_TRUE(socket
+                    .Emit("download",
+                          {Json::binary(file.get_binary()), Json{{"parts", {Json::binary({9})}}}})
+                    .ok());
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Emit("upload", {Json{{"file", Json::binary({1, 2})}}}).ok());
+  std::vector<Received> received = client.GetReceived();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].args.at(0).get_binary(), std::vector<uint8_t>({1, 2}));
+  EXPECT_EQ(received[0].args.at(1)["parts"][0].get_binary(), std::vector<uint8_t>({9}));
+}
+
+TEST(Server, WithoutAsyncHandlersEveryHandlerRunsAlone) {
+  Server server(ServerOptions{.async_handlers = false});
+  std::atomic<int> running{0}, overlap{0};
+  server.On("/", "step", [&](Socket&, const Args&) {
+    if (++running > 1) ++overlap;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    --running;
+  });
+  TestClient alice(server), bob(server);
+  ASSERT_TRUE(alice.Connect().ok());
+  ASSERT_TRUE(bob.Connect().ok());
+  std::thread other([&] {
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(bob.Emit("step").ok());
+  });
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(alice.Emit("step").ok());
+  other.join();
+  EXPECT_EQ(overlap.load(), 0);
+}
+
+TEST(Server, WithAlwaysConnectARefusalDisconnectsTheClientWithoutItsDisconnectHandler) {
+  Server server;
+  std::atomic<int> disconnects{0};
+  server.OnConnect("/", [](Socket& socket, const Json& auth) {
+    socket.session()["user"] = auth.value("user", "");
+    if (!auth.contains("user")) throw ConnectionRefusedError("who are you?");
+  });
+  server.OnDisconnect("/", [&](Socket&, const std::string&) { ++disconnects; });
+  server.On("/", "whoami", [](Socket& socket, const Args&) { return socket.session()["user"]; });
+  TestClient stranger(server, {.always_connect = true});
+  EXPECT_TRUE(stranger.Connect().ok());
+  EXPECT_FALSE(stranger.IsConnected());
+  EXPECT_EQ(disconnects.load(), 0);
+
+  TestClient ann(server);
+  ASSERT_TRUE(ann.Connect("/", {.auth = {{"user", "ann"}}}).ok());
+  EXPECT_EQ(*ann.Call("whoami"), Args{"ann"});
+}
+
+TEST(Server, ShutdownFromAHandlerDoesNotWaitForItself) {
+  Server server;
+  server.On("/", "stop", [](Socket& socket, const Args&) { socket.server().Shutdown(); });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  ASSERT_TRUE(client.Emit("stop").ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.attached() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_FALSE(server.attached());
 }
 
 }  // namespace

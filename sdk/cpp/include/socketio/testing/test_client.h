@@ -27,8 +27,8 @@ struct Received {
 struct ConnectOptions {
   // socket.io-client's `auth`.
   Json auth = Json::object();
-  std::vector<std::pair<std::string, std::string>> query;
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> query{};
+  std::vector<std::pair<std::string, std::string>> headers{};
 };
 
 struct TestClientOptions {
