@@ -11,9 +11,7 @@ using socketio::Args;
 using socketio::Json;
 using socketio::Socket;
 
-socketio::Json Response(const std::string& data, int count) {
-  return {{"data", data}, {"count", count}};
-}
+Json Response(const std::string& data, int count) { return {{"data", data}, {"count", count}}; }
 
 // The page sends {data, room}; a missing field reads as "".
 std::string Field(const Args& args, const char* name) {
@@ -30,21 +28,16 @@ int ReceiveCount(Socket& socket) {
   return count;
 }
 
-void Check(const absl::Status& status) {
+// For failures outside handlers, where no one else would see them.
+void Log(const absl::Status& status) {
   if (!status.ok()) std::cerr << "demo: " << status << std::endl;
 }
 
-void ReportRooms(Socket& socket) {
+absl::Status ReportRooms(Socket& socket) {
   absl::StatusOr<std::vector<std::string>> rooms = socket.Rooms();
-  if (!rooms.ok()) return Check(rooms.status());
-  Check(socket.Emit("my_response",
-                    {Response("In rooms: " + absl::StrJoin(*rooms, ", "), ReceiveCount(socket))}));
-}
-
-socketio::EmitOptions To(std::string room) {
-  socketio::EmitOptions options;
-  options.to = {std::move(room)};
-  return options;
+  if (!rooms.ok()) return rooms.status();
+  return socket.Emit("my_response",
+                     {Response("In rooms: " + absl::StrJoin(*rooms, ", "), ReceiveCount(socket))});
 }
 
 }  // namespace
@@ -61,63 +54,64 @@ Demo::Demo() : Namespace("/") {
 }
 
 void Demo::OnConnect(Socket& socket, const Json&) {
-  Check(socket.Emit("my_response", {Response("Connected", 0)}));
+  Log(socket.Emit("my_response", {Response("Connected", 0)}));
 }
 
 void Demo::OnDisconnect(Socket& socket, const std::string& reason) {
   std::cerr << "demo: client " << socket.sid() << " disconnected: " << reason << std::endl;
 }
 
-void Demo::MyEvent(Socket& socket, const Args& args) {
-  Check(socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))}));
+absl::Status Demo::MyEvent(Socket& socket, const Args& args) {
+  return socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))});
 }
 
-void Demo::MyBroadcastEvent(Socket& socket, const Args& args) {
-  socketio::EmitOptions options;
-  options.broadcast = true;
-  Check(socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))}, options));
+absl::Status Demo::MyBroadcastEvent(Socket& socket, const Args& args) {
+  return socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))},
+                     {.broadcast = true});
 }
 
-void Demo::Join(Socket& socket, const Args& args) {
-  Check(socket.JoinRoom(Field(args, "room")));
-  ReportRooms(socket);
+absl::Status Demo::Join(Socket& socket, const Args& args) {
+  if (absl::Status joined = socket.JoinRoom(Field(args, "room")); !joined.ok()) return joined;
+  return ReportRooms(socket);
 }
 
-void Demo::Leave(Socket& socket, const Args& args) {
-  Check(socket.LeaveRoom(Field(args, "room")));
-  ReportRooms(socket);
+absl::Status Demo::Leave(Socket& socket, const Args& args) {
+  if (absl::Status left = socket.LeaveRoom(Field(args, "room")); !left.ok()) return left;
+  return ReportRooms(socket);
 }
 
-void Demo::CloseRoom(Socket& socket, const Args& args) {
+absl::Status Demo::CloseRoom(Socket& socket, const Args& args) {
   std::string room = Field(args, "room");
-  Check(socket.Emit("my_response",
-                    {Response("Room " + room + " is closing.", ReceiveCount(socket))}, To(room)));
-  Check(socket.CloseRoom(room));
+  absl::Status warned =
+      socket.Emit("my_response", {Response("Room " + room + " is closing.", ReceiveCount(socket))},
+                  {.to = {room}});
+  if (!warned.ok()) return warned;
+  return socket.CloseRoom(room);
 }
 
-void Demo::MyRoomEvent(Socket& socket, const Args& args) {
-  Check(socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))},
-                    To(Field(args, "room"))));
+absl::Status Demo::MyRoomEvent(Socket& socket, const Args& args) {
+  return socket.Emit("my_response", {Response(Field(args, "data"), ReceiveCount(socket))},
+                     {.to = {Field(args, "room")}});
 }
 
 // Says goodbye and disconnects once the client acknowledged it, so the
 // goodbye is not lost.
-void Demo::DisconnectRequest(Socket& socket, const Args&) {
-  socketio::EmitOptions options;
+absl::Status Demo::DisconnectRequest(Socket& socket, const Args&) {
   socketio::Server& server = socket.server();
   std::string nsp = socket.nsp();
-  options.callback = [&server, nsp](const std::string& sid, absl::StatusOr<Args> answer) {
+  auto disconnect = [&server, nsp](const std::string& sid, absl::StatusOr<Args> answer) {
     if (!answer.ok()) {
       std::cerr << "demo: no ack for the goodbye from " << sid << "; staying connected"
                 << std::endl;
       return;
     }
-    Check(server.Disconnect(sid, nsp));
+    Log(server.Disconnect(sid, nsp));
   };
-  Check(socket.Emit("my_response", {Response("Disconnected!", ReceiveCount(socket))}, options));
+  return socket.Emit("my_response", {Response("Disconnected!", ReceiveCount(socket))},
+                     {.callback = disconnect});
 }
 
-void Demo::MyPing(Socket& socket, const Args&) { Check(socket.Emit("my_pong")); }
+absl::Status Demo::MyPing(Socket& socket, const Args&) { return socket.Emit("my_pong"); }
 
 ServerEvents::ServerEvents(socketio::Server& server, std::chrono::milliseconds interval)
     : server_(server) {
@@ -128,7 +122,7 @@ ServerEvents::ServerEvents(socketio::Server& server, std::chrono::milliseconds i
       absl::Status status =
           server_.Emit("my_response", {Response("Server generated event", ++count)});
       // Not attached (yet, or for a moment): the event is skipped, as nobody is connected.
-      if (!status.ok() && !absl::IsFailedPrecondition(status)) Check(status);
+      if (!absl::IsFailedPrecondition(status)) Log(status);
     }
   });
 }

@@ -13,7 +13,8 @@ namespace demo {
 // Flask-SocketIO's example application as a class-based namespace: on
 // connect it greets the client, and it serves the demo page's events. Every
 // reply is a `my_response` {data, count}, where count is the number of
-// events the client sent, kept in its session.
+// events the client sent, kept in its session. A failed command goes to the
+// SDK, which logs it (there is no error handler).
 class Demo : public socketio::Namespace {
  public:
   Demo();
@@ -21,14 +22,14 @@ class Demo : public socketio::Namespace {
   void OnConnect(socketio::Socket& socket, const socketio::Json& auth) override;
   void OnDisconnect(socketio::Socket& socket, const std::string& reason) override;
 
-  void MyEvent(socketio::Socket& socket, const socketio::Args& args);
-  void MyBroadcastEvent(socketio::Socket& socket, const socketio::Args& args);
-  void Join(socketio::Socket& socket, const socketio::Args& args);
-  void Leave(socketio::Socket& socket, const socketio::Args& args);
-  void CloseRoom(socketio::Socket& socket, const socketio::Args& args);
-  void MyRoomEvent(socketio::Socket& socket, const socketio::Args& args);
-  void DisconnectRequest(socketio::Socket& socket, const socketio::Args& args);
-  void MyPing(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status MyEvent(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status MyBroadcastEvent(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status Join(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status Leave(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status CloseRoom(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status MyRoomEvent(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status DisconnectRequest(socketio::Socket& socket, const socketio::Args& args);
+  absl::Status MyPing(socketio::Socket& socket, const socketio::Args& args);
 };
 
 // Flask-SocketIO's background thread: emits "Server generated event" with a

@@ -62,6 +62,18 @@ TEST_F(DemoTest, MyEventEchoesWithACountKeptInTheSession) {
   EXPECT_EQ(received[1].args[0], (Json{{"data", "two"}, {"count", 2}}));
 }
 
+TEST_F(DemoTest, TheCountCoversEveryEventTheClientSent) {
+  auto client = Connected();
+  ASSERT_TRUE(client->Emit("my_event", {Message("a")}).ok());
+  ASSERT_TRUE(client->Emit("join", {Message("", "r")}).ok());
+  ASSERT_TRUE(client->Emit("my_room_event", {Message("b", "r")}).ok());
+  std::vector<int> counts;
+  for (const Received& received : client->GetReceived()) {
+    counts.push_back(received.args.at(0)["count"]);
+  }
+  EXPECT_THAT(counts, ::testing::ElementsAre(1, 2, 3));
+}
+
 TEST_F(DemoTest, MyBroadcastEventReachesEveryClient) {
   auto alice = Connected();
   auto bob = Connected();

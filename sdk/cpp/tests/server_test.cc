@@ -645,5 +645,28 @@ TEST(Server, ShutdownFromAHandlerDoesNotWaitForItself) {
   EXPECT_FALSE(server.attached());
 }
 
+TEST(Server, AFailedStatusFromAHandlerGoesToTheErrorHandler) {
+  Server server;
+  server.On("/", "emit_nothing", [](Socket& socket, const Args&) { return socket.Emit(""); });
+  server.On("/", "fine", [](Socket& socket, const Args&) { return socket.Emit("ok"); });
+  server.On("/", "half", [](Socket&, const Args& args) -> absl::StatusOr<int> {
+    if (args.empty()) return absl::InvalidArgumentError("half of what?");
+    return args[0].get<int>() / 2;
+  });
+  server.OnErrorDefault([](Socket&, std::exception_ptr error) -> Json {
+    try {
+      std::rethrow_exception(error);
+    } catch (const StatusError& failed) {
+      return absl::StatusCodeToString(failed.status().code());
+    }
+  });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  EXPECT_EQ(*client.Call("emit_nothing"), Args{"INVALID_ARGUMENT"});
+  EXPECT_EQ(*client.Call("fine"), Args{});
+  EXPECT_EQ(*client.Call("half", {8}), Args{4});
+  EXPECT_EQ(*client.Call("half"), Args{"INVALID_ARGUMENT"});
+}
+
 }  // namespace
 }  // namespace socketio

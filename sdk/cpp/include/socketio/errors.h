@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "absl/status/status.h"
 #include "socketio/payload.h"
 
 namespace socketio {
@@ -19,6 +20,17 @@ class ConnectionRefusedError : public std::runtime_error {
 
  private:
   Json data_;
+};
+
+// A handler's non-OK absl::Status (or StatusOr), as its error handler gets it.
+class StatusError : public std::runtime_error {
+ public:
+  explicit StatusError(absl::Status status)
+      : std::runtime_error(status.ToString()), status_(std::move(status)) {}
+  const absl::Status& status() const { return status_; }
+
+ private:
+  absl::Status status_;
 };
 
 // What an error handler was given, for people: the what() of a std::exception,

@@ -26,7 +26,7 @@
 namespace socketio {
 
 // Handlers as the Server stores them. Register them through On, OnConnect,
-// ... which also take callables returning something else (see internal::AckOf).
+// ... which also take callables returning something else (see internal::AckOfResult).
 //
 // Returns the client's ack: its arguments ({} for an ack without any).
 using EventHandler = std::function<Args(Socket&, const Args& args)>;
@@ -40,20 +40,41 @@ using ErrorHandler = std::function<Args(Socket&, std::exception_ptr error)>;
 
 namespace internal {
 
+template <typename T>
+struct IsStatusOr : std::false_type {};
+template <typename T>
+struct IsStatusOr<absl::StatusOr<T>> : std::true_type {};
+
 // The ack a handler's result stands for: void is an ack without arguments,
-// Args its arguments, anything else convertible to Json its one argument.
-template <typename Callable, typename... Params>
-Args AckOf(const Callable& callable, Params&&... params) {
-  using Result = std::invoke_result_t<const Callable&, Params...>;
-  if constexpr (std::is_void_v<Result>) {
-    std::invoke(callable, std::forward<Params>(params)...);
+// Args its arguments, anything else convertible to Json its one argument. A
+// non-OK absl::Status or StatusOr goes to the error handler as a StatusError;
+// an OK one is an ack without arguments, or of the StatusOr's value.
+template <typename Result>
+Args AckOfResult(Result&& result) {
+  using Value = std::decay_t<Result>;
+  if constexpr (std::is_same_v<Value, Args>) {
+    return std::forward<Result>(result);
+  } else if constexpr (std::is_same_v<Value, absl::Status>) {
+    if (!result.ok()) throw StatusError(std::forward<Result>(result));
     return Args{};
-  } else if constexpr (std::is_same_v<std::decay_t<Result>, Args>) {
-    return std::invoke(callable, std::forward<Params>(params)...);
+  } else if constexpr (IsStatusOr<Value>::value) {
+    if (!result.ok()) throw StatusError(result.status());
+    return AckOfResult(*std::forward<Result>(result));
   } else {
     static_assert(std::is_constructible_v<Json, Result>,
-                  "a handler returns void, socketio::Args, or a value convertible to Json");
-    return Args{Json(std::invoke(callable, std::forward<Params>(params)...))};
+                  "a handler returns void, socketio::Args, absl::Status(Or), or a value "
+                  "convertible to Json");
+    return Args{Json(std::forward<Result>(result))};
+  }
+}
+
+template <typename Callable, typename... Params>
+Args AckOf(const Callable& callable, Params&&... params) {
+  if constexpr (std::is_void_v<std::invoke_result_t<const Callable&, Params...>>) {
+    std::invoke(callable, std::forward<Params>(params)...);
+    return Args{};
+  } else {
+    return AckOfResult(std::invoke(callable, std::forward<Params>(params)...));
   }
 }
 
@@ -67,8 +88,14 @@ EventHandler MakeEventHandler(Handler handler) {
 template <typename Handler>
 ConnectHandler MakeConnectHandler(Handler handler) {
   return [handler = std::move(handler)](Socket& socket, const Json& auth) {
-    if constexpr (std::is_void_v<std::invoke_result_t<const Handler&, Socket&, const Json&>>) {
+    using Result = std::invoke_result_t<const Handler&, Socket&, const Json&>;
+    if constexpr (std::is_void_v<Result>) {
       handler(socket, auth);
+      return true;
+    } else if constexpr (std::is_same_v<std::decay_t<Result>, absl::Status>) {
+      // A failure is an error (for the error handlers) that refuses the connection.
+      absl::Status status = handler(socket, auth);
+      if (!status.ok()) throw StatusError(std::move(status));
       return true;
     } else {
       return static_cast<bool>(handler(socket, auth));
@@ -127,7 +154,7 @@ class Namespace {
   virtual std::optional<Args> OnError(Socket&, std::exception_ptr) { return std::nullopt; }
 
  protected:
-  // `method` returns what an event handler may return (see internal::AckOf).
+  // `method` returns what an event handler may return (see Server::On).
   template <typename Derived, typename Result>
   void On(std::string event, Result (Derived::*method)(Socket&, const Args&)) {
     static_assert(std::is_base_of_v<Namespace, Derived>);
@@ -160,8 +187,10 @@ class Server {
   //
   // An event handler is called as handler(Socket&, const Args&) and returns
   // the client's ack: socketio::Args (its arguments), any other value
-  // convertible to Json (its one argument), or void (no arguments). The ack is
-  // sent only if the client asked for one.
+  // convertible to Json (its one argument), or void (no arguments). It may
+  // also return absl::Status or absl::StatusOr<one of those>: a failure goes
+  // to the error handler as a StatusError. The ack is sent only if the client
+  // asked for one.
   template <typename Handler>
   void On(std::string nsp, std::string event, Handler handler) {
     AddEventHandler(std::move(nsp), std::move(event),
@@ -178,8 +207,9 @@ class Server {
   void OnAny(std::string nsp, Handler handler) {
     AddAnyHandler(std::move(nsp), internal::MakeEventHandler(std::move(handler)));
   }
-  // handler(Socket&, const Json& auth) returns void or bool; false, or
-  // throwing ConnectionRefusedError, refuses the connection.
+  // handler(Socket&, const Json& auth) returns void, bool or absl::Status;
+  // false, throwing ConnectionRefusedError, or a failure (which also goes to
+  // the error handler) refuses the connection.
   template <typename Handler>
   void OnConnect(std::string nsp, Handler handler) {
     AddConnectHandler(std::move(nsp), internal::MakeConnectHandler(std::move(handler)));
