@@ -15,6 +15,11 @@ BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
 # ccache's cache outlives build trees and fresh clones; CMakeLists.txt picks ccache up.
 export CCACHE_DIR="${CCACHE_DIR:-${HOME}/.cache/ccache}"
 mkdir -p "${CCACHE_DIR}"
+# Share the cache between clones and worktrees: paths under the repository are hashed relative
+# to it, and the build directory is left out of the hash (debug info keeps the absolute paths of
+# whichever clone compiled first, which only matters to a debugger).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-${REPO_ROOT}}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 
 cmake_options=()
 if [[ "${CI:-}" == "true" ]]; then
