@@ -8,7 +8,7 @@ export REPO_ROOT
 if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
   PATH="/usr/local/go/bin:${PATH}"
 fi
-# `go install` puts tools (helm) in GOPATH/bin.
+# `go install` puts tools in GOPATH/bin.
 if [[ -d "${HOME}/go/bin" && ":${PATH}:" != *":${HOME}/go/bin:"* ]]; then
   PATH="${PATH}:${HOME}/go/bin"
 fi

@@ -101,21 +101,10 @@ install_go_modules() {
   done
 }
 
-# helm, for the chart's tests, built from the Go module proxy (Debian has no helm package).
-HELM_VERSION="${HELM_VERSION:-v3.16.4}"
-install_helm() {
-  if command -v helm >/dev/null 2>&1; then
-    return
-  fi
-  log "helm: go install helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
-  go install "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
-}
-
 main() {
   install_apt_packages
   install_npm_packages
   install_go_modules
-  install_helm
 }
 
 main "$@"
