@@ -5,6 +5,8 @@
 #   BUILD_TYPE=T     CMAKE_BUILD_TYPE at first configure (default RelWithDebInfo)
 #   SANITIZE=1       ASan+UBSan build; use with its own BUILD_DIR, e.g. build-asan
 #   CI=true          warnings are errors (-DSIDECAR_WERROR=ON)
+#   FUZZ=1           only the libFuzzer targets of tests/fuzz, with clang; use with its own
+#                    BUILD_DIR, e.g. build-fuzz (scripts/fuzz.sh does both)
 # Extra arguments are passed to `cmake --build`, e.g. `scripts/build.sh --target socketio-sidecar`.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -27,6 +29,11 @@ if [[ "${CI:-}" == "true" ]]; then
 fi
 if [[ "${SANITIZE:-0}" == "1" ]]; then
   cmake_options+=(-DSIDECAR_SANITIZE=ON)
+fi
+if [[ "${FUZZ:-0}" == "1" ]]; then
+  # libFuzzer comes with clang; CMake reads CC and CXX when it first configures a tree.
+  cmake_options+=(-DSIDECAR_FUZZ=ON)
+  export CC=clang CXX=clang++
 fi
 
 cache_file="${BUILD_DIR}/CMakeCache.txt"

@@ -12,6 +12,8 @@ APT_PACKAGES=(
   libboost1.81-dev libboost-url1.81-dev libabsl-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   ccache ninja-build
+  # libFuzzer (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # cluster mode
   redis-server libhiredis-dev
   # end-to-end tests in a real browser

@@ -10,6 +10,8 @@
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
 #   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar and
 #               Node, and nothing is lost (no timing is asserted)
+#   fuzz        `scripts/fuzz.sh`: the libFuzzer target of every parser, built with clang, each
+#               run for FUZZ_SECONDS (default 30) on its committed corpus; any crash fails
 # Every suite runs even when another fails; a summary follows, ending with the line
 # `N passed, N failed` (tests where a suite reports them, else the suite as one), and the exit
 # status is non-zero if anything failed.
@@ -27,7 +29,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e browser demo bench)
+ALL_SUITES=(lint ctest go e2e browser demo bench fuzz)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${SIDECAR_BIN:-${BUILD_DIR}/sidecar/socketio-sidecar}"
@@ -79,6 +81,11 @@ count_tests() {
       counted_passed="$(last_count '^[0-9]+ runs, nothing lost' "${log_file}")"
       counted_failed="$(sed -n '/^FAILED:/,$p' "${log_file}" | grep -c ':' || true)"
       counted_failed=$((counted_failed > 0 ? counted_failed - 1 : 0))
+      ;;
+    fuzz)
+      # scripts/fuzz.sh prints "fuzz PASS <target>: ..." or "fuzz FAIL <target>: ..." per target.
+      counted_passed="$(grep -c '^fuzz PASS' "${log_file}" || true)"
+      counted_failed="$(grep -c '^fuzz FAIL' "${log_file}" || true)"
       ;;
     ctest)
       local total
@@ -266,6 +273,11 @@ run_bench() {
     --json "${LOG_DIR}/bench-smoke.json"
 }
 
+run_fuzz() {
+  run_suite fuzz fuzz "${REPO_ROOT}" env FUZZ_ARTIFACTS="${LOG_DIR}/fuzz-artifacts" \
+    "${REPO_ROOT}/scripts/fuzz.sh"
+}
+
 main() {
   local started=${SECONDS}
   if [[ "${SKIP_SETUP:-0}" != 1 ]]; then
@@ -294,6 +306,7 @@ main() {
       browser) run_npm_suite browser ;;
       demo) run_demo ;;
       bench) run_bench ;;
+      fuzz) run_fuzz ;;
     esac
   done
 

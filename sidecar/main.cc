@@ -43,6 +43,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
     hub_config.always_connect = options.always_connect;
     hub_config.connect_timeout = options.connect_timeout;
     hub_config.connect_decision_timeout = options.connect_decision_timeout;
+    hub_config.max_packet_bytes = options.max_http_buffer_size;
     hub_config.metrics = &shards.at(i).metrics;
     shards.at(i).hub = std::make_unique<sidecar::socketio::Hub>(shards.at(i).io, hub_config,
                                                                 backend_service.registry());

@@ -4,7 +4,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/url/parse.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "sidecar/http/cors.h"
 #include "sidecar/http/forward.h"
+#include "sidecar/http/query.h"
 #include "sidecar/http/websocket_connection.h"
 #include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
@@ -106,7 +106,7 @@ Response TextResponse(const config::Options& options, const ReplyInfo& info, std
 std::string Lower(std::string_view text) { return absl::AsciiStrToLower(runtime::ToAbsl(text)); }
 
 std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
-                                                   const boost::urls::url_view& url,
+                                                   const EngineIoQuery& query,
                                                    const std::string& remote_address,
                                                    std::string_view transport) {
   auto handshake = std::make_shared<pb::Handshake>();
@@ -116,10 +116,10 @@ std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
         Lower(std::string_view(field.name_string().data(), field.name_string().size())));
     header->set_value(std::string(field.value()));
   }
-  for (const auto& param : url.params()) {
-    auto* query = handshake->add_query();
-    query->set_key(param.key);
-    query->set_value(param.value);
+  for (const auto& [key, value] : query.params) {
+    auto* param = handshake->add_query();
+    param->set_key(key);
+    param->set_value(value);
   }
   handshake->set_remote_address(remote_address);
   handshake->set_url(std::string(request.target()));
@@ -226,17 +226,14 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
   }
 
   std::string_view target(request.target().data(), request.target().size());
-  boost::system::result<boost::urls::url_view> url = boost::urls::parse_origin_form(target);
-  if (!url) {
+  std::optional<EngineIoQuery> query = ParseEngineIoQuery(target);
+  if (!query) {
     connection->Respond(Error(info, kBadRequest, "Bad request"));
     return;
   }
-  std::string eio, transport, sid;
-  for (const auto& param : url->params()) {
-    if (param.key == "EIO") eio = param.value;
-    if (param.key == "transport") transport = param.value;
-    if (param.key == "sid") sid = param.value;
-  }
+  const std::string& eio = query->eio;
+  const std::string& transport = query->transport;
+  std::string sid = query->sid;
   if (eio != "4") {
     connection->Respond(Error(info, kUnsupportedProtocolVersion, "Unsupported protocol version"));
     return;
@@ -258,7 +255,7 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
       return;
     }
     runtime::Shard& shard = connection->shard();
-    auto handshake = MakeHandshake(request, *url, connection->remote_address(), transport);
+    auto handshake = MakeHandshake(request, *query, connection->remote_address(), transport);
     std::shared_ptr<engineio::Session> session = CreateSession(context, endpoint, shard, handshake);
     if (!websocket) {
       session->StartPolling();

@@ -60,6 +60,10 @@ class Client : public engineio::SessionHandler {
   void OnMessage(engineio::Packet packet) override {
     if (packet.binary) {
       if (!partial_) return Fail("binary message without a packet announcing it");
+      partial_bytes_ += packet.data.size();
+      if (partial_bytes_ > hub_.config_.max_packet_bytes) {
+        return Fail("binary attachments larger than max_http_buffer_size");
+      }
       attachments_.push_back(std::move(packet.data));
       if (attachments_.size() == partial_->attachments) {
         Packet complete = *std::move(partial_);
@@ -72,6 +76,7 @@ class Client : public engineio::SessionHandler {
     absl::StatusOr<Packet> decoded = DecodePacket(packet.data);
     if (!decoded.ok()) return Fail(runtime::ToStd(decoded.status().message()));
     if (decoded->attachments > 0) {
+      partial_bytes_ = packet.data.size();
       partial_ = *std::move(decoded);
       return;
     }
@@ -158,6 +163,7 @@ class Client : public engineio::SessionHandler {
   boost::asio::steady_timer connect_timer_;
   std::optional<Packet> partial_;
   std::vector<std::string> attachments_;
+  size_t partial_bytes_ = 0;  // of the partial packet and its attachments so far
 };
 
 // --- CommandCollector --------------------------------------------------------

@@ -136,6 +136,9 @@ struct HubConfig {
   bool always_connect = false;
   std::chrono::milliseconds connect_timeout{45000};
   std::chrono::milliseconds connect_decision_timeout{5000};
+  // Largest packet a client may send, its binary attachments included (max_http_buffer_size):
+  // each Engine.IO message is bounded, but a packet may announce a thousand of them.
+  size_t max_packet_bytes = 1'000'000;
   // The shard's counters; null in tests.
   runtime::ShardMetrics* metrics = nullptr;
 };

@@ -1,6 +1,7 @@
 #include "sidecar/socketio/packet.h"
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -86,6 +87,80 @@ bool Validate(std::string_view text, Shape shape) {
   return ok && validator.Complete();
 }
 
+// Finds the objects that claim to be attachment placeholders and checks each one. Runs only on
+// text that validated, so it need not recheck the structure.
+class PlaceholderChecker : public nlohmann::json_sax<Json> {
+ public:
+  explicit PlaceholderChecker(size_t attachments) : attachments_(attachments) {}
+
+  bool null() override { return Value(Kind::kOther); }
+  bool boolean(bool value) override { return Value(value ? Kind::kTrue : Kind::kOther); }
+  bool number_integer(number_integer_t value) override {
+    return value >= 0 ? Index(static_cast<uint64_t>(value)) : Value(Kind::kBadNumber);
+  }
+  bool number_unsigned(number_unsigned_t value) override { return Index(value); }
+  bool number_float(number_float_t, const string_t&) override { return Value(Kind::kBadNumber); }
+  bool string(string_t&) override { return Value(Kind::kOther); }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override {
+    if (!Value(Kind::kOther)) return false;
+    containers_.push_back(Container{.is_object = true});
+    return containers_.size() <= kMaxJsonDepth;
+  }
+  bool key(string_t& key) override {
+    Container& object = containers_.back();
+    ++object.keys;
+    object.key = key == "_placeholder" ? Key::kPlaceholder : key == "num" ? Key::kNum : Key::kOther;
+    return true;
+  }
+  bool end_object() override {
+    Container object = containers_.back();
+    containers_.pop_back();
+    if (!object.flagged) return true;
+    // Flagged as a placeholder: it must be exactly one, naming an attachment that exists.
+    return object.keys == 2 && object.num == Kind::kIndex;
+  }
+  bool start_array(std::size_t) override {
+    if (!Value(Kind::kOther)) return false;
+    containers_.push_back(Container{.is_object = false});
+    return containers_.size() <= kMaxJsonDepth;
+  }
+  bool end_array() override {
+    containers_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  enum class Kind { kOther, kTrue, kIndex, kBadNumber };
+  enum class Key { kOther, kPlaceholder, kNum };
+  struct Container {
+    bool is_object = false;
+    size_t keys = 0;
+    Key key = Key::kOther;
+    bool flagged = false;
+    Kind num = Kind::kOther;
+  };
+
+  bool Index(uint64_t value) {
+    return Value(value < attachments_ ? Kind::kIndex : Kind::kBadNumber);
+  }
+  // A value, recorded when it belongs to the "_placeholder" or "num" key of an object.
+  bool Value(Kind kind) {
+    if (containers_.empty() || !containers_.back().is_object) return true;
+    Container& object = containers_.back();
+    if (object.key == Key::kPlaceholder && kind == Kind::kTrue) object.flagged = true;
+    if (object.key == Key::kNum) object.num = kind;
+    object.key = Key::kOther;
+    return true;
+  }
+
+  size_t attachments_;
+  std::vector<Container> containers_;
+};
+
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 std::string_view StripWhitespace(std::string_view text) {
@@ -101,6 +176,21 @@ constexpr uint64_t kMaxAckId = 9007199254740991ULL;
 }  // namespace
 
 bool IsValidJson(std::string_view text) { return Validate(text, Shape::kAny); }
+
+absl::Status CheckPlaceholders(std::string_view data, size_t attachments) {
+  // A key can only spell "_placeholder" literally or with \u escapes; most packets have neither.
+  if (data.find("_placeholder") == std::string_view::npos &&
+      data.find("\\u") == std::string_view::npos) {
+    return absl::OkStatus();
+  }
+  PlaceholderChecker checker(attachments);
+  if (!Json::sax_parse(data.begin(), data.end(), &checker, nlohmann::detail::input_format_t::json,
+                       /*strict=*/true)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid attachment placeholder (", attachments, " attachments)"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Packet> DecodePacket(std::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("empty packet");
@@ -154,12 +244,20 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
       if (!Validate(packet.data, Shape::kEventArray)) {
         return absl::InvalidArgumentError("EVENT payload must be an array starting with a name");
       }
+      if (absl::Status placeholders = CheckPlaceholders(packet.data, packet.attachments);
+          !placeholders.ok()) {
+        return placeholders;
+      }
       break;
     case PacketType::kAck:
     case PacketType::kBinaryAck:
       if (!packet.id.has_value()) return absl::InvalidArgumentError("ACK without an id");
       if (!Validate(packet.data, Shape::kArray)) {
         return absl::InvalidArgumentError("ACK payload must be an array");
+      }
+      if (absl::Status placeholders = CheckPlaceholders(packet.data, packet.attachments);
+          !placeholders.ok()) {
+        return placeholders;
       }
       break;
     case PacketType::kConnectError:

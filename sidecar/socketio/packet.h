@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 // Socket.IO v5 packets, as pure functions over bytes. User JSON is validated
@@ -61,6 +62,12 @@ absl::StatusOr<std::string> JoinEvent(std::string_view name, std::string_view ar
 // Checks that `args` is a JSON array (empty text counts as `[]`) and returns
 // it normalised (`[]` for empty).
 absl::StatusOr<std::string> ValidateArgs(std::string_view args);
+
+// Checks the attachment placeholders of a client's event or ack array, as socket.io-parser
+// does: an object with "_placeholder": true must be exactly {"_placeholder":true,"num":N} with
+// N an integer below `attachments`, so a packet without attachments may hold none. Otherwise a
+// backend would be handed a reference to an attachment that does not exist.
+absl::Status CheckPlaceholders(std::string_view data, size_t attachments);
 
 // True if `text` is a JSON value within the depth limit.
 bool IsValidJson(std::string_view text);

@@ -113,6 +113,20 @@ INSTANTIATE_TEST_SUITE_P(
         DecodeCase{
             "BinaryAckInNamespace", R"(61-/admin,456[{"_placeholder":true,"num":0}])",
             Make(PacketType::kBinaryAck, "/admin", 456, 1, R"([{"_placeholder":true,"num":0}])")},
+        DecodeCase{
+            "BinaryEventWithPlaceholderKeysReversed", R"(51-["up",{"num":0,"_placeholder":true}])",
+            Make(PacketType::kBinaryEvent, "/", {}, 1, R"(["up",{"num":0,"_placeholder":true}])")},
+        // Only "_placeholder": true marks a placeholder; anything else is the client's data.
+        DecodeCase{"EventWithPlaceholderFlagFalse", R"(2["x",{"_placeholder":false,"num":0}])",
+                   Make(PacketType::kEvent, "/", {}, 0, R"(["x",{"_placeholder":false,"num":0}])")},
+        DecodeCase{
+            "EventWithPlaceholderFlagAsString", R"(2["x",{"_placeholder":"true","num":0}])",
+            Make(PacketType::kEvent, "/", {}, 0, R"(["x",{"_placeholder":"true","num":0}])")},
+        DecodeCase{
+            "EventWithPlaceholderAsValueNotKey", R"(2["_placeholder",{"k":"_placeholder"}])",
+            Make(PacketType::kEvent, "/", {}, 0, R"(["_placeholder",{"k":"_placeholder"}])")},
+        DecodeCase{"EventWithUnicodeEscapesButNoPlaceholder", R"(2["A",{"B":1}])",
+                   Make(PacketType::kEvent, "/", {}, 0, R"(["A",{"B":1}])")},
         DecodeCase{"BinaryEventWithZeroAttachments", R"(50-["hello"])",
                    Make(PacketType::kBinaryEvent, "/", {}, 0, R"(["hello"])")},
         DecodeCase{"BinaryEventWithMostAttachmentsAllowed", R"(51000-["hello"])",
@@ -145,6 +159,7 @@ TEST_P(SocketIoDecodePacketRejects, WithAnInvalidArgumentErrorSayingWhy) {
 constexpr char kNotAnEvent[] = "EVENT payload must be an array starting with a name";
 constexpr char kNotAnAck[] = "ACK payload must be an array";
 constexpr char kNotAnObject[] = "CONNECT payload must be an object";
+constexpr char kBadPlaceholder[] = "invalid attachment placeholder";
 
 INSTANTIATE_TEST_SUITE_P(
     MalformedPackets, SocketIoDecodePacketRejects,
@@ -217,6 +232,36 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"BinaryEventWithOverflowingCount", R"(5184467440737095516161-["hello"])",
                    "invalid attachment count"},
         RejectCase{"BinaryEventWithBadJson", "51-{}", kNotAnEvent},
+        // Placeholders must name an attachment that the packet announced (socket.io-parser's
+        // "illegal attachments"), or a backend would be handed a dangling reference.
+        RejectCase{"PlaceholderInAnEventWithoutAttachments",
+                   R"(2["x",{"_placeholder":true,"num":0}])", kBadPlaceholder},
+        RejectCase{"PlaceholderInAnAckWithoutAttachments", R"(31[{"_placeholder":true,"num":0}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderNumberEqualToTheCount", R"(51-["x",{"_placeholder":true,"num":1}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderNumberFarBeyondTheCount",
+                   R"(51-["x",{"_placeholder":true,"num":18446744073709551615}])", kBadPlaceholder},
+        RejectCase{"PlaceholderNumberNegative", R"(51-["x",{"_placeholder":true,"num":-1}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderNumberFractional", R"(52-["x",{"_placeholder":true,"num":0.5}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderNumberAsString", R"(51-["x",{"_placeholder":true,"num":"0"}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderNumberAsArray", R"(51-["x",{"_placeholder":true,"num":[0]}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderWithoutNumber", R"(51-["x",{"_placeholder":true}])",
+                   kBadPlaceholder},
+        RejectCase{"PlaceholderWithAnExtraKey",
+                   R"(51-["x",{"_placeholder":true,"num":0,"toString":1}])", kBadPlaceholder},
+        RejectCase{"PlaceholderWithTheFlagTwice",
+                   R"(51-["x",{"_placeholder":true,"_placeholder":true}])", kBadPlaceholder},
+        RejectCase{"PlaceholderNestedDeepInAnArgument",
+                   R"(51-["x",[{"a":{"_placeholder":true,"num":3}}]])", kBadPlaceholder},
+        RejectCase{"PlaceholderSpelledWithUnicodeEscapes",
+                   R"(2["x",{"_placeholder":true,"num":0}])", kBadPlaceholder},
+        RejectCase{"PlaceholderAsTheEventName", R"(51-[{"_placeholder":true,"num":0}])",
+                   kNotAnEvent},
         RejectCase{"BinaryAckWithoutCount", "6-456[]", "invalid attachment count"},
         RejectCase{"BinaryAckWithoutId", "61-[]", "ACK without an id"},
         RejectCase{"AckIdOneAbove2To53", R"(29007199254740992["hello"])", "ack id too large"},
