@@ -10,6 +10,9 @@
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
 #   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar and
 #               Node, and nothing is lost (no timing is asserted)
+#   soak        `node --test soak.mjs` in tests/e2e: SOAK_SECONDS (default 150) of connect/disconnect
+#               churn over every transport with broadcasts; nothing lost, descriptors back to
+#               their baseline, memory within a bound
 #   fuzz        `scripts/fuzz.sh`: the libFuzzer target of every parser, built with clang, each
 #               run for FUZZ_SECONDS (default 30) on its committed corpus; any crash fails
 # Every suite runs even when another fails; a summary follows, ending with the line
@@ -29,7 +32,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e browser demo bench fuzz)
+ALL_SUITES=(lint ctest go e2e browser demo bench soak fuzz)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${SIDECAR_BIN:-${BUILD_DIR}/sidecar/socketio-sidecar}"
@@ -273,6 +276,15 @@ run_bench() {
     --json "${LOG_DIR}/bench-smoke.json"
 }
 
+run_soak() {
+  if ((build_ok == 0)); then
+    record soak FAIL 0 1 "not run: the build failed"
+    return
+  fi
+  run_suite soak js "${REPO_ROOT}/tests/e2e" env SOAK_SECONDS="${SOAK_SECONDS:-150}" \
+    node --test soak.mjs
+}
+
 run_fuzz() {
   run_suite fuzz fuzz "${REPO_ROOT}" env FUZZ_ARTIFACTS="${LOG_DIR}/fuzz-artifacts" \
     "${REPO_ROOT}/scripts/fuzz.sh"
@@ -288,7 +300,7 @@ main() {
   if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
     log "build: skipped (SKIP_BUILD=1); testing ${SIDECAR_BIN#"${REPO_ROOT}"/}"
   elif suite_selected ctest || suite_selected e2e || suite_selected browser ||
-    suite_selected demo || suite_selected bench; then
+    suite_selected demo || suite_selected bench || suite_selected soak; then
     if ! "${REPO_ROOT}/scripts/build.sh"; then
       build_ok=0
       record build FAIL 0 1 "scripts/build.sh failed"
@@ -306,6 +318,7 @@ main() {
       browser) run_npm_suite browser ;;
       demo) run_demo ;;
       bench) run_bench ;;
+      soak) run_soak ;;
       fuzz) run_fuzz ;;
     esac
   done
