@@ -62,6 +62,9 @@ ABSL_FLAG(bool, raw_engineio, false,
 ABSL_FLAG(uint64_t, max_outbound_queue, 1000,
           "Packets queued for one connection before it counts as a slow consumer and is "
           "disconnected.");
+ABSL_FLAG(uint64_t, max_outbound_bytes, 16'000'000,
+          "Bytes queued for one connection before it counts as a slow consumer and is "
+          "disconnected (a packet is always queued when nothing else is).");
 ABSL_FLAG(std::string, redis_url, "",
           "Cluster mode: redis://[:password@]host[:port] of the Redis that carries broadcasts, "
           "room operations and Admin calls between replicas (Flask-SocketIO's message_queue). "
@@ -219,6 +222,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.static_dir = absl::GetFlag(FLAGS_static_dir);
   options.raw_engineio = absl::GetFlag(FLAGS_raw_engineio);
   options.max_outbound_queue = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_queue));
+  options.max_outbound_bytes = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_bytes));
 
   options.redis_url = absl::GetFlag(FLAGS_redis_url);
   options.channel = absl::GetFlag(FLAGS_channel);

@@ -42,8 +42,9 @@ struct Options {
   uint32_t threads = 0;  // resolved to the core count by ParseOptions
   std::string static_dir;
   bool raw_engineio = false;
-  size_t max_outbound_queue = 1000;  // packets queued per connection before it is dropped
-  std::string redis_url;             // empty: a single node
+  size_t max_outbound_queue = 1000;        // packets queued per connection before it is dropped
+  size_t max_outbound_bytes = 16'000'000;  // bytes queued per connection before it is dropped
+  std::string redis_url;                   // empty: a single node
   std::string channel = "socketio-sidecar";
   std::string advertise_address;  // resolved by ParseOptions
   std::string node_id;            // empty: random

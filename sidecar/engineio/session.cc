@@ -89,15 +89,17 @@ void Session::OnPingTimer() {
 
 bool Session::Send(Frame frame, bool is_volatile) {
   if (state_ != State::kOpen) return false;
-  size_t backlog = transport_ == Transport::kWebSocket ? websocket_->QueuedFrames() : queue_.size();
-  if (backlog >= config_.max_outbound_queue) {
+  bool websocket = transport_ == Transport::kWebSocket;
+  size_t backlog = websocket ? websocket_->QueuedFrames() : queue_.size();
+  size_t backlog_bytes = websocket ? websocket_->QueuedBytes() : queued_bytes_;
+  if (backlog >= config_.max_outbound_queue || backlog_bytes >= config_.max_outbound_bytes) {
     if (is_volatile) {
       if (config_.metrics != nullptr) config_.metrics->frames_dropped.Add();
       return false;
     }
     if (config_.metrics != nullptr) config_.metrics->slow_consumers.Add();
-    Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog,
-        " frames queued; closing");
+    Log(LogLevel::kWarning, "session ", sid_, ": slow consumer, ", backlog, " frames (",
+        backlog_bytes, " bytes) queued; closing");
     End("transport error", /*client_initiated=*/false);
     return false;
   }

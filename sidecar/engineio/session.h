@@ -29,6 +29,7 @@ class WebSocketTransport {
   virtual ~WebSocketTransport() = default;
   virtual void Send(Frame frame) = 0;
   virtual size_t QueuedFrames() const = 0;
+  virtual size_t QueuedBytes() const = 0;
   // Sends a close frame, then drops the connection.
   virtual void Close() = 0;
 };
@@ -53,6 +54,9 @@ struct SessionConfig {
   bool allow_upgrades = true;
   bool monitor_clients = true;
   size_t max_outbound_queue = 1000;
+  // Bytes queued for the client before it is a slow consumer; a frame is always queued when
+  // nothing else is, whatever its size.
+  size_t max_outbound_bytes = 16'000'000;
   // The owning shard's counters; null in tests.
   runtime::ShardMetrics* metrics = nullptr;
 };

@@ -140,6 +140,7 @@ std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context,
   config.allow_upgrades = options.allow_upgrades && options.allow_websocket;
   config.monitor_clients = options.monitor_clients;
   config.max_outbound_queue = options.max_outbound_queue;
+  config.max_outbound_bytes = options.max_outbound_bytes;
   config.metrics = &shard.metrics;
   std::string sid = runtime::NewId(shard.index);
   auto session = std::make_shared<engineio::Session>(

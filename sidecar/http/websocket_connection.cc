@@ -58,6 +58,7 @@ void WebSocketConnection::OnRead(beast::error_code error, size_t) {
 
 void WebSocketConnection::Send(engineio::Frame frame) {
   if (closing_ || closed_) return;
+  queued_bytes_ += frame.data->size();
   queue_.push_back(std::move(frame));
   if (!writing_) Write();
 }
@@ -73,9 +74,11 @@ void WebSocketConnection::Write() {
 
 void WebSocketConnection::OnWrite(beast::error_code error, size_t) {
   writing_ = false;
+  queued_bytes_ -= queue_.front().data->size();
   queue_.pop_front();
   if (error) {
     queue_.clear();
+    queued_bytes_ = 0;
     closed_ = true;
     beast::get_lowest_layer(websocket_).close();
     return;

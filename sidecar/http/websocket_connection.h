@@ -28,6 +28,7 @@ class WebSocketConnection : public engineio::WebSocketTransport,
 
   void Send(engineio::Frame frame) override;
   size_t QueuedFrames() const override { return queue_.size(); }
+  size_t QueuedBytes() const override { return queued_bytes_; }
   void Close() override;
 
  private:
@@ -41,6 +42,7 @@ class WebSocketConnection : public engineio::WebSocketTransport,
   boost::beast::flat_buffer buffer_;
   std::weak_ptr<engineio::Session> session_;
   std::deque<engineio::Frame> queue_;
+  size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool closing_ = false;
   bool closed_ = false;

@@ -387,3 +387,43 @@ describe("Origin checks on every transport", () => {
     ws.close();
   });
 });
+
+describe("with max_outbound_bytes=100000", () => {
+  let stack;
+  let bystander;
+  before(async () => {
+    stack = await startStack(["--max_outbound_bytes=100000"]);
+    bystander = await connect(stack.url, { transports: ["websocket"] });
+  });
+  after(async () => {
+    bystander?.close();
+    await stack?.stop();
+  });
+
+  // A polling client connected to "/" that does not poll: returns {sid, socketSid}.
+  async function idlePollingClient() {
+    const sid = await openPolling(stack);
+    await fetch(polling(stack, sid), { method: "POST", body: "40" });
+    const connected = (await (await fetch(polling(stack, sid))).text()).split("\x1e")[0];
+    return { sid, socketSid: JSON.parse(connected.slice(2)).sid };
+  }
+  const echo = (stack, sid, i) =>
+    fetch(polling(stack, sid), { method: "POST", body: `42["echo","${String(i).repeat(30000)}"]` });
+
+  it("delivers what a client that does not read has queued below the limit", async () => {
+    const { sid } = await idlePollingClient();
+    for (let i = 1; i <= 2; i++) await echo(stack, sid, i);
+    let body = "";
+    while (!body.includes(`"${"2".repeat(30000)}"`)) body += await (await fetch(polling(stack, sid))).text();
+    assert.ok(body.includes(`"${"1".repeat(30000)}"`));
+  });
+
+  it("closes a client that lets more bytes than that pile up, and keeps serving others", async () => {
+    const { sid, socketSid } = await idlePollingClient();
+    for (let i = 1; i <= 6; i++) await echo(stack, sid, i);
+    assert.equal(await disconnectReason(bystander, socketSid), "transport error");
+    const poll = await fetch(polling(stack, sid));
+    assert.equal(poll.status, 400);
+    assert.equal(await call(bystander, "ack", "unaffected"), "unaffected");
+  });
+});
