@@ -13,6 +13,10 @@
 #   soak        `node --test soak.mjs` in tests/e2e: SOAK_SECONDS (default 150) of connect/disconnect
 #               churn over every transport with broadcasts; nothing lost, descriptors back to
 #               their baseline, memory within a bound
+#   sanitize    an ASan+UBSan build in build-asan/ of the sidecar, the test backend and the unit
+#               tests only (the whole tree would not fit CI's time), then the unit tests and the
+#               socketio, http, abuse and websocket e2e files against it; any sanitizer report
+#               (in LOG_DIR/sanitizer-reports, leaks at exit included) fails the suite
 #   fuzz        `scripts/fuzz.sh`: the libFuzzer target of every parser, built with clang, each
 #               run for FUZZ_SECONDS (default 30) on its committed corpus; any crash fails
 # Every suite runs even when another fails; a summary follows, ending with the line
@@ -32,7 +36,7 @@ cd "${REPO_ROOT}"
 SUITE_TIMEOUT="${SUITE_TIMEOUT:-600}"
 CTEST_JOBS="${CTEST_JOBS:-2}"
 LOG_DIR="${BUILD_DIR}/test-logs"
-ALL_SUITES=(lint ctest go e2e browser demo bench soak fuzz)
+ALL_SUITES=(lint ctest go e2e browser demo bench soak sanitize fuzz)
 
 # Where tests find the binaries under test.
 export SIDECAR_BIN="${SIDECAR_BIN:-${BUILD_DIR}/sidecar/socketio-sidecar}"
@@ -285,6 +289,43 @@ run_soak() {
     node --test soak.mjs
 }
 
+run_sanitize() {
+  local asan_dir="${REPO_ROOT}/build-asan"
+  local reports="${LOG_DIR}/sanitizer-reports"
+  log "sanitize: building ${asan_dir#"${REPO_ROOT}"/} with ASan and UBSan"
+  if ! SANITIZE=1 BUILD_DIR="${asan_dir}" "${REPO_ROOT}/scripts/build.sh" \
+    --target socketio-sidecar test_backend sidecar_unit_tests; then
+    record sanitize FAIL 0 1 "the ASan build failed"
+    return
+  fi
+  rm -rf "${reports}"
+  mkdir -p "${reports}"
+  # Reports go to files, one per process, so that a sidecar's report (e.g. leaks found when it
+  # exits) fails the suite even though the test that ran it passed.
+  local sanitizer_env=(
+    ASAN_OPTIONS="log_path=${reports}/asan:detect_leaks=1"
+    UBSAN_OPTIONS="log_path=${reports}/ubsan:print_stacktrace=1"
+    SIDECAR_BIN="${asan_dir}/sidecar/socketio-sidecar"
+    TEST_BACKEND_BIN="${asan_dir}/tests/backend/test_backend"
+  )
+  # Only the unit tests were built: leave out the placeholders CTest keeps for the others.
+  run_suite sanitize:unit ctest "${REPO_ROOT}" env "${sanitizer_env[@]}" \
+    ctest --test-dir "${asan_dir}" --output-on-failure -j "${CTEST_JOBS}" --timeout 300 \
+    -E '_NOT_BUILT$'
+  run_suite sanitize:e2e js "${REPO_ROOT}/tests/e2e" env "${sanitizer_env[@]}" BUILD_DIR="${asan_dir}" \
+    node --test --test-concurrency=1 socketio.test.mjs http.test.mjs abuse.test.mjs \
+    websocket.test.mjs
+  local found
+  found="$(find "${reports}" -type f | wc -l)"
+  if ((found == 0)); then
+    record sanitize:reports PASS 1 0 "no sanitizer report"
+  else
+    log "sanitize: ${found} sanitizer reports; the first:"
+    find "${reports}" -type f | head -n 1 | xargs head -n 40
+    record sanitize:reports FAIL 0 "${found}" "sanitizer reports in ${reports#"${REPO_ROOT}"/}"
+  fi
+}
+
 run_fuzz() {
   run_suite fuzz fuzz "${REPO_ROOT}" env FUZZ_ARTIFACTS="${LOG_DIR}/fuzz-artifacts" \
     "${REPO_ROOT}/scripts/fuzz.sh"
@@ -319,6 +360,7 @@ main() {
       demo) run_demo ;;
       bench) run_bench ;;
       soak) run_soak ;;
+      sanitize) run_sanitize ;;
       fuzz) run_fuzz ;;
     esac
   done
