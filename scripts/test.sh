@@ -3,8 +3,8 @@
 #   lint        shellcheck over the scripts in scripts/ and .ci/
 #   ctest       C++ unit and integration tests registered with CTest
 #   go          `go test ./...` in every Go module (sdk/go, examples/, tests/)
-#   e2e         `npm test` in tests/e2e, with BUILD_DIR exported: socket.io-client against the
-#               sidecar with the test backend, the example backends, a Redis cluster, operations
+#   e2e         `npm test` in tests/e2e, with BUILD_DIR exported: socket.io-client (4.x, and
+#               2.x with --allow_eio3) against the sidecar with the test backend, the example backends, a Redis cluster, operations
 #   browser     `npm test` in tests/browser: the demo and chat pages in headless Chromium
 #               (screenshots in tests/browser/artifacts/)
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works

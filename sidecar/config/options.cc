@@ -34,6 +34,9 @@ ABSL_FLAG(double, ping_timeout, 20,
 ABSL_FLAG(uint64_t, max_http_buffer_size, 1000000,
           "Largest message or polling body accepted, in bytes (Engine.IO maxPayload).");
 ABSL_FLAG(bool, allow_upgrades, true, "Allow upgrading from long-polling to WebSocket.");
+ABSL_FLAG(bool, allow_eio3, false,
+          "Also serve Engine.IO v3 / Socket.IO protocol v4 clients (socket.io-client 1.x/2.x), "
+          "as the Node server's allowEIO3.");
 ABSL_FLAG(std::string, transports, "polling,websocket", "Transports clients may use.");
 ABSL_FLAG(bool, http_compression, true, "Compress polling responses (gzip or deflate).");
 ABSL_FLAG(uint64_t, compression_threshold, 1024,
@@ -194,6 +197,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
     return absl::InvalidArgumentError("max_http_buffer_size must be at least 64 bytes");
   }
   options.allow_upgrades = absl::GetFlag(FLAGS_allow_upgrades);
+  options.allow_eio3 = absl::GetFlag(FLAGS_allow_eio3);
   options.allow_polling = options.allow_websocket = false;
   for (absl::string_view transport :
        absl::StrSplit(absl::GetFlag(FLAGS_transports), ',', absl::SkipWhitespace())) {

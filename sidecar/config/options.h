@@ -28,6 +28,7 @@ struct Options {
   std::chrono::milliseconds ping_timeout{20000};
   size_t max_http_buffer_size = 1'000'000;
   bool allow_upgrades = true;
+  bool allow_eio3 = false;  // Engine.IO v3 / Socket.IO v4 clients too
   bool allow_polling = true;
   bool allow_websocket = true;
   bool http_compression = true;

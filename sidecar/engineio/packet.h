@@ -6,7 +6,8 @@
 
 #include "absl/status/statusor.h"
 
-// Engine.IO v4 packets and polling payloads, as pure functions over bytes.
+// Engine.IO packets and polling payloads, as pure functions over bytes: v4, and
+// v3 (socket.io-client 1.x/2.x) where its framing differs.
 namespace sidecar::engineio {
 
 enum class PacketType : char {
@@ -40,5 +41,30 @@ std::string EncodePacket(const Packet& packet);
 
 // Appends a packet to a polling response payload, with the separator.
 void AppendToPayload(std::string& payload, const Packet& packet);
+
+// --- Engine.IO v3 ------------------------------------------------------------
+// Payloads are `<length>:<packet>` concatenated, the length in UTF-16 code units
+// (what JavaScript's String.length counts); a binary message is `b4<base64>`.
+// Clients that support binary may also send and receive a binary payload: per
+// packet a 0 (text) or 1 (binary) byte, the length's decimal digits one byte
+// each, 255, then the packet (a binary packet's first byte is its type, 4).
+
+// UTF-16 code units of UTF-8 text: 2 for a 4-byte sequence, else 1 per character.
+size_t Utf16Length(std::string_view utf8);
+
+absl::StatusOr<std::vector<Packet>> DecodePayloadV3(std::string_view body);
+absl::StatusOr<std::vector<Packet>> DecodeBinaryPayloadV3(std::string_view body);
+
+// Appends one packet to a text payload: `text` is a whole text packet ("4hi"),
+// or with `binary` the raw bytes of a binary message (written as b4<base64>).
+void AppendToPayloadV3(std::string& payload, std::string_view data, bool binary);
+// The same for a binary payload (text packets as UTF-8).
+void AppendToBinaryPayloadV3(std::string& payload, std::string_view data, bool binary);
+
+// JSONP polling (the `j` query parameter): a response is a script calling
+// `___eio[j]` with the payload as a JavaScript string literal, and a request
+// body is a form whose `d` field holds the payload, with newlines escaped.
+std::string JsonpScript(std::string_view index, std::string_view payload);
+absl::StatusOr<std::string> DecodeJsonpBody(std::string_view form);
 
 }  // namespace sidecar::engineio

@@ -1,5 +1,7 @@
 #include "sidecar/engineio/session.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "sidecar/runtime/log.h"
@@ -16,6 +18,16 @@ Frame TextFrame(std::string text) {
 
 const Frame& PingFrame() {
   static const Frame frame = TextFrame("2");
+  return frame;
+}
+
+const Frame& NoopFrame() {
+  static const Frame frame = TextFrame("6");
+  return frame;
+}
+
+const Frame& CloseFrame() {
+  static const Frame frame = TextFrame("1");
   return frame;
 }
 
@@ -44,16 +56,53 @@ Session::~Session() = default;
 
 std::string Session::OpenPacket(Transport transport) const {
   bool can_upgrade = transport == Transport::kPolling && config_.allow_upgrades;
-  return absl::StrCat("0{\"sid\":\"", sid_,
-                      "\",\"upgrades\":", can_upgrade ? "[\"websocket\"]" : "[]",
-                      ",\"pingInterval\":", config_.ping_interval.count(),
-                      ",\"pingTimeout\":", config_.ping_timeout.count(),
-                      ",\"maxPayload\":", config_.max_payload, "}");
+  std::string open =
+      absl::StrCat("0{\"sid\":\"", sid_, "\",\"upgrades\":", can_upgrade ? "[\"websocket\"]" : "[]",
+                   ",\"pingInterval\":", config_.ping_interval.count(),
+                   ",\"pingTimeout\":", config_.ping_timeout.count());
+  // v3 has no maxPayload: its clients do not split payloads.
+  if (config_.protocol != 3) absl::StrAppend(&open, ",\"maxPayload\":", config_.max_payload);
+  open.push_back('}');
+  return open;
+}
+
+Session::PollBody Session::HandshakeBody() const {
+  return Encode({TextFrame(OpenPacket(Transport::kPolling))});
+}
+
+Session::PollBody Session::Encode(const std::deque<Frame>& frames) const {
+  PollBody body;
+  if (config_.protocol != 3) {
+    for (const Frame& frame : frames) AppendFrame(body.data, frame);
+    return body;
+  }
+  body.binary = config_.binary_payloads &&
+                std::any_of(frames.begin(), frames.end(), [](const Frame& f) { return f.binary; });
+  for (const Frame& frame : frames) {
+    if (body.binary) {
+      AppendToBinaryPayloadV3(body.data, *frame.data, frame.binary);
+    } else {
+      AppendToPayloadV3(body.data, *frame.data, frame.binary);
+    }
+  }
+  return body;
 }
 
 void Session::StartPolling() {
   transport_ = Transport::kPolling;
   SchedulePing();
+  if (handler_) handler_->OnOpen();
+}
+
+void Session::ExpectClientPing() {
+  if (!config_.monitor_clients) return;
+  ping_timer_.expires_after(config_.ping_interval + config_.ping_timeout);
+  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
+    auto self = weak.lock();
+    if (self && !error && self->state_ == State::kOpen) {
+      self->End("ping timeout", /*client_initiated=*/false);
+    }
+  });
 }
 
 void Session::StartWebSocket(std::shared_ptr<WebSocketTransport> transport) {
@@ -61,11 +110,13 @@ void Session::StartWebSocket(std::shared_ptr<WebSocketTransport> transport) {
   websocket_ = std::move(transport);
   websocket_->Send(TextFrame(OpenPacket(Transport::kWebSocket)));
   SchedulePing();
+  if (handler_) handler_->OnOpen();
 }
 
 // The ping timer starts when the session opens, and the pong deadline when the
 // ping is queued, even if no poll is waiting to carry it.
 void Session::SchedulePing() {
+  if (config_.protocol == 3) return ExpectClientPing();
   awaiting_pong_ = false;
   ping_timer_.expires_after(config_.ping_interval);
   ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
@@ -116,12 +167,10 @@ bool Session::Send(Frame frame, bool is_volatile) {
 
 void Session::FlushPolling() {
   if (!pending_get_ || queue_.empty() || upgrading_) return;
-  std::string payload;
-  payload.reserve(queued_bytes_ + queue_.size() * 2);
-  for (const Frame& frame : queue_) AppendFrame(payload, frame);
+  PollBody body = Encode(queue_);
   queue_.clear();
   queued_bytes_ = 0;
-  std::exchange(pending_get_, nullptr)(std::move(payload));
+  std::exchange(pending_get_, nullptr)(std::move(body));
 }
 
 void Session::Close(std::string_view reason) { End(reason, /*client_initiated=*/false); }
@@ -136,7 +185,7 @@ absl::Status Session::HandlePollGet(PollResponder responder) {
     return absl::InvalidArgumentError("overlapping GET requests for one session");
   }
   if (upgrading_) {
-    responder("6");
+    responder(Encode({NoopFrame()}));
     return absl::OkStatus();
   }
   pending_get_ = std::move(responder);
@@ -144,13 +193,15 @@ absl::Status Session::HandlePollGet(PollResponder responder) {
   return absl::OkStatus();
 }
 
-absl::Status Session::HandlePollPost(std::string_view body) {
+absl::Status Session::HandlePollPost(std::string_view body, bool binary_body) {
   if (state_ != State::kOpen) return absl::NotFoundError("Session ID unknown");
   if (transport_ != Transport::kPolling) {
     return absl::InvalidArgumentError("session was upgraded to WebSocket");
   }
   if (config_.metrics != nullptr) config_.metrics->bytes_received.Add(body.size());
-  absl::StatusOr<std::vector<Packet>> packets = DecodePayload(body);
+  absl::StatusOr<std::vector<Packet>> packets = config_.protocol != 3 ? DecodePayload(body)
+                                                : binary_body         ? DecodeBinaryPayloadV3(body)
+                                                                      : DecodePayloadV3(body);
   if (!packets.ok()) {
     End("parse error", /*client_initiated=*/false);
     return packets.status();
@@ -170,6 +221,7 @@ void Session::HandlePacket(Packet packet) {
       break;
     case PacketType::kPing:
       Send(TextFrame(absl::StrCat("3", packet.data)));
+      if (config_.protocol == 3) ExpectClientPing();
       break;
     case PacketType::kMessage:
       if (handler_) handler_->OnMessage(std::move(packet));
@@ -201,14 +253,14 @@ void Session::HandleProbeFrame(std::string_view data) {
     probe_->Send(TextFrame("3probe"));
     upgrading_ = true;
     // The client pauses polling during the upgrade: release its held GET.
-    if (pending_get_) std::exchange(pending_get_, nullptr)("6");
+    if (pending_get_) std::exchange(pending_get_, nullptr)(Encode({NoopFrame()}));
     return;
   }
   if (data == "5" && upgrading_) {
     upgrading_ = false;
     transport_ = Transport::kWebSocket;
     websocket_ = std::exchange(probe_, nullptr);
-    if (pending_get_) std::exchange(pending_get_, nullptr)("6");
+    if (pending_get_) std::exchange(pending_get_, nullptr)(Encode({NoopFrame()}));
     for (Frame& frame : queue_) websocket_->Send(std::move(frame));
     queue_.clear();
     queued_bytes_ = 0;
@@ -229,6 +281,14 @@ void Session::OnWebSocketFrame(WebSocketTransport* from, std::string data, bool 
   if (!websocket_ || from != websocket_.get()) return;
   if (config_.metrics != nullptr) config_.metrics->bytes_received.Add(data.size());
   if (binary) {
+    // v3 binary frames start with the packet type byte.
+    if (config_.protocol == 3) {
+      if (data.empty() || data[0] != '\x04') {
+        End("parse error", /*client_initiated=*/false);
+        return;
+      }
+      data.erase(0, 1);
+    }
     HandlePacket(Packet{PacketType::kMessage, std::move(data), true});
     return;
   }
@@ -261,15 +321,14 @@ void Session::End(std::string_view reason, bool client_initiated) {
   if (transport_ == Transport::kWebSocket) {
     websocket_->Close();
   } else if (pending_get_) {
-    std::string payload;
     if (!client_initiated) {
-      for (const Frame& frame : queue_) AppendFrame(payload, frame);
-      AppendFrame(payload, TextFrame("1"));
+      queue_.push_back(CloseFrame());
     } else {
-      payload = "6";
+      queue_ = {NoopFrame()};
     }
+    PollBody body = Encode(queue_);
     queue_.clear();
-    std::exchange(pending_get_, nullptr)(std::move(payload));
+    std::exchange(pending_get_, nullptr)(std::move(body));
   }
   // Without a held poll the client learns of the close from its next request,
   // which gets 400 for the unknown sid, as from the reference server.

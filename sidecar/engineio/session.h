@@ -38,6 +38,8 @@ class WebSocketTransport {
 class SessionHandler {
  public:
   virtual ~SessionHandler() = default;
+  // The session is open on its first transport and may send.
+  virtual void OnOpen() {}
   // A message packet (text or binary) from the client.
   virtual void OnMessage(Packet packet) = 0;
   // The session ended; called once. Reasons follow Socket.IO's vocabulary.
@@ -48,6 +50,12 @@ class SessionHandler {
 };
 
 struct SessionConfig {
+  // Engine.IO protocol revision: 4, or 3 (socket.io-client 1.x/2.x): client-sent
+  // pings, `<length>:<packet>` polling payloads, type-prefixed binary frames.
+  int protocol = 4;
+  // v3 only: polling responses may be binary payloads (false when the client
+  // asked for b64=1 or polls with JSONP).
+  bool binary_payloads = true;
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
   size_t max_payload = 1'000'000;
@@ -67,8 +75,13 @@ struct SessionConfig {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   enum class Transport { kPolling, kWebSocket };
+  // A polling response body: text, or a v3 binary payload.
+  struct PollBody {
+    std::string data;
+    bool binary = false;
+  };
   // Responds to a held long-polling GET with a 200 body.
-  using PollResponder = std::function<void(std::string body)>;
+  using PollResponder = std::function<void(PollBody body)>;
   // Called once when the session is gone, to remove it from its table.
   using ClosedCallback = std::function<void(const std::string& sid)>;
 
@@ -78,12 +91,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   const std::string& sid() const { return sid_; }
   Transport transport() const { return transport_; }
+  int protocol() const { return config_.protocol; }
   bool closed() const { return state_ != State::kOpen; }
   void set_handler(std::unique_ptr<SessionHandler> handler) { handler_ = std::move(handler); }
   SessionHandler* handler() const { return handler_.get(); }
 
   // The open packet's text for this session over the given transport.
   std::string OpenPacket(Transport transport) const;
+  // The body answering a polling handshake.
+  PollBody HandshakeBody() const;
   // Starts a session opened over long-polling (the caller answered the handshake).
   void StartPolling();
   // Starts a session opened over WebSocket: sends the open packet on it.
@@ -97,7 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Long-polling. Errors are the client's fault and end the session.
   absl::Status HandlePollGet(PollResponder responder);
-  absl::Status HandlePollPost(std::string_view body);
+  // `binary_body`: a v3 binary payload (Content-Type application/octet-stream).
+  absl::Status HandlePollPost(std::string_view body, bool binary_body = false);
 
   // A WebSocket arrived for this session. Returns false when it may not upgrade
   // the session; the caller then closes it.
@@ -112,6 +129,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleProbeFrame(std::string_view data);
   void SchedulePing();
   void OnPingTimer();
+  // v3: the client pings; the session ends when none came in time.
+  void ExpectClientPing();
+  PollBody Encode(const std::deque<Frame>& frames) const;
   void FlushPolling();
   void End(std::string_view reason, bool client_initiated);
   void Finish();

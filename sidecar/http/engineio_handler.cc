@@ -3,12 +3,14 @@
 #include <zlib.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "sidecar/engineio/packet.h"
 #include "sidecar/http/cors.h"
 #include "sidecar/http/forward.h"
 #include "sidecar/http/query.h"
@@ -85,9 +87,10 @@ std::optional<std::string> Compress(std::string_view body, bool gzip) {
   return out;
 }
 
-Response TextResponse(const config::Options& options, const ReplyInfo& info, std::string body) {
+Response TextResponse(const config::Options& options, const ReplyInfo& info, std::string body,
+                      std::string_view content_type = "text/plain; charset=UTF-8") {
   Response response(http::status::ok, info.version);
-  response.set(http::field::content_type, "text/plain; charset=UTF-8");
+  response.set(http::field::content_type, content_type);
   if (options.http_compression && body.size() >= options.compression_threshold) {
     bool gzip = absl::StrContains(info.accept_encoding, "gzip");
     if (gzip || absl::StrContains(info.accept_encoding, "deflate")) {
@@ -103,12 +106,33 @@ Response TextResponse(const config::Options& options, const ReplyInfo& info, std
   return response;
 }
 
+// The polling request's Engine.IO parameters.
+struct PollParams {
+  int protocol = 4;
+  // v3 JSONP polling: the `j` index, empty for XHR polling.
+  std::optional<std::string> jsonp;
+  bool b64 = false;
+};
+
+// A GET's answer: a v3 binary payload, a JSONP script, or text.
+Response PollResponse(const config::Options& options, const ReplyInfo& info,
+                      const PollParams& params, engineio::Session::PollBody body) {
+  if (params.jsonp) {
+    return TextResponse(options, info, engineio::JsonpScript(*params.jsonp, body.data),
+                        "text/javascript; charset=UTF-8");
+  }
+  if (body.binary) {
+    return TextResponse(options, info, std::move(body.data), "application/octet-stream");
+  }
+  return TextResponse(options, info, std::move(body.data));
+}
+
 std::string Lower(std::string_view text) { return absl::AsciiStrToLower(runtime::ToAbsl(text)); }
 
 std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
                                                    const EngineIoQuery& query,
                                                    const std::string& remote_address,
-                                                   std::string_view transport) {
+                                                   std::string_view transport, int protocol) {
   auto handshake = std::make_shared<pb::Handshake>();
   for (const auto& field : request) {
     auto* header = handshake->add_headers();
@@ -125,15 +149,18 @@ std::shared_ptr<const pb::Handshake> MakeHandshake(const Request& request,
   handshake->set_url(std::string(request.target()));
   handshake->set_issued_unix_ms(absl::ToUnixMillis(absl::Now()));
   handshake->set_transport(std::string(transport));
-  handshake->set_eio(4);
+  handshake->set_eio(protocol);
   return handshake;
 }
 
 std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context,
                                                  const Endpoint& endpoint, runtime::Shard& shard,
-                                                 std::shared_ptr<const pb::Handshake> handshake) {
+                                                 std::shared_ptr<const pb::Handshake> handshake,
+                                                 const PollParams& params) {
   const config::Options& options = context.options;
   engineio::SessionConfig config;
+  config.protocol = params.protocol;
+  config.binary_payloads = !params.b64 && !params.jsonp;
   config.ping_interval = options.ping_interval;
   config.ping_timeout = options.ping_timeout;
   config.max_payload = options.max_http_buffer_size;
@@ -157,9 +184,10 @@ std::string SetCookie(const config::Options& options, std::string_view sid) {
 }
 
 void ServePoll(const ServerContext& context, std::shared_ptr<HttpConnection> connection,
-               Request request, const ReplyInfo& info, std::string sid, runtime::Shard& owner) {
+               Request request, const ReplyInfo& info, const PollParams& params, std::string sid,
+               runtime::Shard& owner) {
   boost::asio::post(owner.io, [&context, &owner, connection = std::move(connection),
-                               request = std::move(request), info, sid = std::move(sid)] {
+                               request = std::move(request), info, params, sid = std::move(sid)] {
     auto found = owner.sessions.find(sid);
     if (found == owner.sessions.end()) {
       connection->Respond(Error(info, kUnknownSid, "Session ID unknown"));
@@ -167,12 +195,23 @@ void ServePoll(const ServerContext& context, std::shared_ptr<HttpConnection> con
     }
     std::shared_ptr<engineio::Session> session = found->second;
     absl::Status status;
-    if (request.method() == http::verb::get) {
-      status = session->HandlePollGet([&context, connection, info](std::string body) {
-        connection->Respond(TextResponse(context.options, info, std::move(body)));
-      });
+    if (session->protocol() != params.protocol) {
+      status = absl::InvalidArgumentError("EIO differs from the session's");
+    } else if (request.method() == http::verb::get) {
+      status = session->HandlePollGet(
+          [&context, connection, info, params](engineio::Session::PollBody body) {
+            connection->Respond(PollResponse(context.options, info, params, std::move(body)));
+          });
     } else if (request.method() == http::verb::post) {
-      status = session->HandlePollPost(request.body());
+      if (params.jsonp) {
+        absl::StatusOr<std::string> payload = engineio::DecodeJsonpBody(request.body());
+        status = payload.ok() ? session->HandlePollPost(*payload) : payload.status();
+      } else {
+        bool binary =
+            absl::StartsWith(runtime::ToAbsl(std::string_view(request[http::field::content_type])),
+                             "application/octet-stream");
+        status = session->HandlePollPost(request.body(), binary);
+      }
       if (status.ok()) {
         Response response(http::status::ok, info.version);
         response.set(http::field::content_type, "text/html");
@@ -235,10 +274,21 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
   const std::string& eio = query->eio;
   const std::string& transport = query->transport;
   std::string sid = query->sid;
-  if (eio != "4") {
-    connection->Respond(Error(info, kUnsupportedProtocolVersion, "Unsupported protocol version"));
+  PollParams params;
+  for (const auto& [key, value] : query->params) {
+    if (key == "j") params.jsonp = value;
+    if (key == "b64") params.b64 = true;
+  }
+  if (eio == "3" && options.allow_eio3) {
+    params.protocol = 3;
+  } else if (eio != "4") {
+    connection->Respond(Error(info, kUnsupportedProtocolVersion,
+                              eio == "3" ? "Unsupported protocol version: EIO=3 needs --allow_eio3"
+                                         : "Unsupported protocol version"));
     return;
   }
+  // JSONP polling left Engine.IO with v4.
+  if (params.protocol != 3) params.jsonp.reset();
   bool websocket = transport == "websocket";
   if (!(transport == "polling" && options.allow_polling) &&
       !(websocket && options.allow_websocket)) {
@@ -256,12 +306,13 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
       return;
     }
     runtime::Shard& shard = connection->shard();
-    auto handshake = MakeHandshake(request, *query, connection->remote_address(), transport);
-    std::shared_ptr<engineio::Session> session = CreateSession(context, endpoint, shard, handshake);
+    auto handshake =
+        MakeHandshake(request, *query, connection->remote_address(), transport, params.protocol);
+    std::shared_ptr<engineio::Session> session =
+        CreateSession(context, endpoint, shard, handshake, params);
     if (!websocket) {
       session->StartPolling();
-      Response response =
-          TextResponse(options, info, session->OpenPacket(engineio::Session::Transport::kPolling));
+      Response response = PollResponse(options, info, params, session->HandshakeBody());
       if (std::string cookie = SetCookie(options, session->sid()); !cookie.empty()) {
         response.set(http::field::set_cookie, cookie);
       }
@@ -271,14 +322,20 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
     std::string cookie = SetCookie(options, session->sid());
     connection->Upgrade(
         shard, std::move(request),
-        [&options, session, cookie](runtime::Shard&, beast::tcp_stream stream, Request request) {
-          auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
-                                                          options.max_http_buffer_size);
+        [&options, session, cookie, delay = endpoint.websocket_open_delay](
+            runtime::Shard& shard, beast::tcp_stream stream, Request request) {
+          auto ws = std::make_shared<WebSocketConnection>(
+              std::move(stream), options.max_http_buffer_size, session->protocol());
           ws->Accept(std::move(request), cookie,
-                     [session](std::shared_ptr<WebSocketConnection> ws) {
-                       if (session->closed()) return ws->Close();
-                       session->StartWebSocket(ws);
-                       ws->Bind(session);
+                     [&shard, session, delay](std::shared_ptr<WebSocketConnection> ws) {
+                       auto start = [session, ws] {
+                         if (session->closed()) return ws->Close();
+                         session->StartWebSocket(ws);
+                         ws->Bind(session);
+                       };
+                       if (delay.count() == 0) return start();
+                       auto timer = std::make_shared<boost::asio::steady_timer>(shard.io, delay);
+                       timer->async_wait([timer, start](boost::system::error_code) { start(); });
                      });
         });
     return;
@@ -307,22 +364,26 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
   }
   runtime::Shard& shard = context.shards.at(*owner);
   if (!websocket) {
-    ServePoll(context, std::move(connection), std::move(request), info, std::move(sid), shard);
+    ServePoll(context, std::move(connection), std::move(request), info, params, std::move(sid),
+              shard);
     return;
   }
   connection->Upgrade(
       shard, std::move(request),
-      [&options, sid](runtime::Shard& shard, beast::tcp_stream stream, Request request) {
-        auto ws =
-            std::make_shared<WebSocketConnection>(std::move(stream), options.max_http_buffer_size);
-        ws->Accept(std::move(request), "", [&shard, sid](std::shared_ptr<WebSocketConnection> ws) {
-          auto found = shard.sessions.find(sid);
-          if (found == shard.sessions.end() || !found->second->AcceptUpgrade(ws)) {
-            ws->Close();
-            return;
-          }
-          ws->Bind(found->second);
-        });
+      [&options, sid, protocol = params.protocol](runtime::Shard& shard, beast::tcp_stream stream,
+                                                  Request request) {
+        auto ws = std::make_shared<WebSocketConnection>(std::move(stream),
+                                                        options.max_http_buffer_size, protocol);
+        ws->Accept(std::move(request), "",
+                   [&shard, sid, protocol](std::shared_ptr<WebSocketConnection> ws) {
+                     auto found = shard.sessions.find(sid);
+                     if (found == shard.sessions.end() || found->second->protocol() != protocol ||
+                         !found->second->AcceptUpgrade(ws)) {
+                       ws->Close();
+                       return;
+                     }
+                     ws->Bind(found->second);
+                   });
       });
 }
 

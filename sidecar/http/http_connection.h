@@ -3,6 +3,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +27,9 @@ struct Endpoint {
   std::function<std::unique_ptr<engineio::SessionHandler>(
       runtime::Shard&, std::shared_ptr<engineio::Session>, std::shared_ptr<const pb::Handshake>)>
       new_handler;
+  // Test only: how long a session opened over WebSocket waits after the 101 before
+  // sending its open packet (see the raw Engine.IO endpoint in main.cc).
+  std::chrono::milliseconds websocket_open_delay{0};
 };
 
 // What every connection needs to know; immutable once serving starts.

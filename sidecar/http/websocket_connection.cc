@@ -1,5 +1,7 @@
 #include "sidecar/http/websocket_connection.h"
 
+#include <array>
+
 #include "sidecar/runtime/log.h"
 
 namespace sidecar::http {
@@ -7,8 +9,9 @@ namespace sidecar::http {
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_message_bytes)
-    : websocket_(std::move(stream)) {
+WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_message_bytes,
+                                         int protocol)
+    : websocket_(std::move(stream)), protocol_(protocol) {
   websocket_.read_message_max(max_message_bytes);
   // Engine.IO has its own heartbeat; this only bounds the close handshake.
   websocket::stream_base::timeout timeouts =
@@ -67,9 +70,14 @@ void WebSocketConnection::Write() {
   writing_ = true;
   const engineio::Frame& frame = queue_.front();
   websocket_.binary(frame.binary);
+  // A v3 binary message starts with its packet type (4): written from a constant
+  // beside the shared buffer, so a broadcast's attachment is never copied.
+  static constexpr char kMessageType = '\x04';
+  bool prefixed = frame.binary && protocol_ == 3;
+  std::array<boost::asio::const_buffer, 2> buffers = {
+      boost::asio::buffer(&kMessageType, prefixed ? 1 : 0), boost::asio::buffer(*frame.data)};
   websocket_.async_write(
-      boost::asio::buffer(*frame.data),
-      beast::bind_front_handler(&WebSocketConnection::OnWrite, shared_from_this()));
+      buffers, beast::bind_front_handler(&WebSocketConnection::OnWrite, shared_from_this()));
 }
 
 void WebSocketConnection::OnWrite(beast::error_code error, size_t) {

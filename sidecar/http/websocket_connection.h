@@ -18,7 +18,8 @@ class WebSocketConnection : public engineio::WebSocketTransport,
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   using OpenCallback = std::function<void(std::shared_ptr<WebSocketConnection>)>;
 
-  WebSocketConnection(boost::beast::tcp_stream stream, size_t max_message_bytes);
+  // `protocol`: the Engine.IO revision, 3 or 4; v3 binary frames carry a type byte.
+  WebSocketConnection(boost::beast::tcp_stream stream, size_t max_message_bytes, int protocol);
 
   // Completes the handshake, adding `set_cookie` to the 101 when not empty,
   // then calls `on_open` on this connection's thread.
@@ -43,6 +44,7 @@ class WebSocketConnection : public engineio::WebSocketTransport,
   std::weak_ptr<engineio::Session> session_;
   std::deque<engineio::Frame> queue_;
   size_t queued_bytes_ = 0;
+  int protocol_;
   bool writing_ = false;
   bool closing_ = false;
   bool closed_ = false;

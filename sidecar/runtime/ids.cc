@@ -38,6 +38,12 @@ bool InAlphabet(std::string_view text) {
   return text.find_first_not_of(kAlphabet) == std::string_view::npos;
 }
 
+// The session id inside a `/nsp#<session id>` socket id; other ids as they are.
+std::string_view BaseId(std::string_view id) {
+  size_t hash = id.rfind('#');
+  return hash == std::string_view::npos ? id : id.substr(hash + 1);
+}
+
 std::string& LocalNode() {
   static std::string node = NewNodeId();
   return node;
@@ -68,6 +74,7 @@ std::string NewId(uint32_t shard) {
 }
 
 std::optional<std::string_view> NodeOfId(std::string_view id) {
+  id = BaseId(id);
   if (id.size() != kIdLength || !InAlphabet(id)) return std::nullopt;
   return id.substr(1, kNodeIdLength);
 }
@@ -75,6 +82,7 @@ std::optional<std::string_view> NodeOfId(std::string_view id) {
 bool IsLocalId(std::string_view id) { return NodeOfId(id) == LocalNode(); }
 
 std::optional<uint32_t> ShardOfId(std::string_view id, uint32_t shard_count) {
+  id = BaseId(id);
   if (id.size() != kIdLength || !InAlphabet(id)) return std::nullopt;
   size_t index = kAlphabet.find(id[0]);
   if (index >= shard_count) return std::nullopt;

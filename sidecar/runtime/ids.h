@@ -13,6 +13,8 @@ namespace sidecar::runtime {
 // without a lookup table or lock, across a cluster too; the remaining 15 come
 // from the kernel's CSPRNG.
 std::string NewId(uint32_t shard);
+// Socket.IO v4 clients (socket.io-client 2.x) expect the socket id of namespace
+// `/nsp` to be `/nsp#<session id>`: such an id names the owner of its session id.
 
 // The shard an id names, or nullopt for an id this process could not have made.
 std::optional<uint32_t> ShardOfId(std::string_view id, uint32_t shard_count);

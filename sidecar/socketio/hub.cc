@@ -57,6 +57,17 @@ class Client : public engineio::SessionHandler {
     });
   }
 
+  // Socket.IO v4 clients are connected to `/` without asking.
+  void OnOpen() override {
+    if (!legacy()) return;
+    connect_timer_.cancel();
+    hub_.Connect(*this, "/", "{}");
+  }
+
+  // Socket.IO protocol v4 (over Engine.IO v3): implicit `/`, credentials in the
+  // namespace's query string, string errors, socket ids made from the session id.
+  bool legacy() const { return session_.protocol() == 3; }
+
   void OnMessage(engineio::Packet packet) override {
     if (packet.binary) {
       if (!partial_) return Fail("binary message without a packet announcing it");
@@ -130,11 +141,18 @@ class Client : public engineio::SessionHandler {
 
   void Dispatch(Packet packet, std::vector<std::string> attachments) {
     switch (packet.type) {
-      case PacketType::kConnect:
+      case PacketType::kConnect: {
         connect_timer_.cancel();
+        if (legacy()) {
+          NamespaceQuery query = SplitNamespaceQuery(packet.nsp);
+          if (sockets_.contains(query.nsp)) return;
+          hub_.Connect(*this, std::move(query.nsp), std::move(query.auth_json));
+          return;
+        }
         if (sockets_.contains(packet.nsp)) return;
         hub_.Connect(*this, packet.nsp, packet.data.empty() ? "{}" : std::move(packet.data));
         return;
+      }
       case PacketType::kDisconnect:
         if (auto it = sockets_.find(packet.nsp); it != sockets_.end()) {
           hub_.Remove(*it->second, "client namespace disconnect", false);
@@ -377,11 +395,15 @@ std::vector<Socket*> Hub::Resolve(std::string_view nsp, const pb::Target& target
 }
 
 void Hub::Connect(Client& client, std::string nsp, std::string auth_json) {
-  std::string sid = runtime::NewId(config_.shard);
+  // The ids socket.io-client 2.x gives its sockets (its socket.id), as the Node server does.
+  std::string sid = !client.legacy() ? runtime::NewId(config_.shard)
+                    : nsp == "/"     ? client.session().sid()
+                                     : absl::StrCat(nsp, "#", client.session().sid());
   std::shared_ptr<BackendLink> backend = backends_.Pick(nsp, sid);
   if (!backend) {
-    client.Send(Packet{PacketType::kConnectError, nsp, std::nullopt, 0,
-                       R"({"message":"Invalid namespace"})"});
+    client.Send(
+        Packet{PacketType::kConnectError, nsp, std::nullopt, 0,
+               client.legacy() ? R"("Invalid namespace")" : R"({"message":"Invalid namespace"})"});
     return;
   }
   auto owned = std::make_unique<Socket>();
@@ -429,14 +451,23 @@ void Hub::Accept(Socket& socket) {
   Index& index = rooms_[socket.nsp];
   index.Add(&socket);
   index.Join(&socket, socket.sid);
-  socket.client->Send(Packet{PacketType::kConnect, socket.nsp, std::nullopt, 0,
-                             absl::StrCat(R"({"sid":")", socket.sid, R"("})")});
+  // Socket.IO v4's CONNECT has no payload: the client makes its id itself.
+  socket.client->Send(
+      Packet{PacketType::kConnect, socket.nsp, std::nullopt, 0,
+             socket.client->legacy() ? "" : absl::StrCat(R"({"sid":")", socket.sid, R"("})")});
 }
 
 void Hub::Reject(Socket& socket, std::string_view message, std::string_view data_json) {
-  std::string payload = absl::StrCat(R"({"message":)", JsonString(message));
-  if (!data_json.empty()) absl::StrAppend(&payload, R"(,"data":)", runtime::ToAbsl(data_json));
-  payload.push_back('}');
+  std::string payload;
+  if (socket.client->legacy()) {
+    // Socket.IO v4's error is one value: the data when there is some, else the
+    // message (the Node server's `err.data || err.message`).
+    payload = data_json.empty() ? JsonString(message) : std::string(data_json);
+  } else {
+    payload = absl::StrCat(R"({"message":)", JsonString(message));
+    if (!data_json.empty()) absl::StrAppend(&payload, R"(,"data":)", runtime::ToAbsl(data_json));
+    payload.push_back('}');
+  }
   Count(&runtime::ShardMetrics::connects_rejected);
   Client& client = *socket.client;
   std::string nsp = socket.nsp;

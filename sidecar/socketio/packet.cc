@@ -1,5 +1,7 @@
 #include "sidecar/socketio/packet.h"
 
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -318,6 +320,32 @@ absl::StatusOr<std::string> JoinEvent(std::string_view name, std::string_view ar
   std::string quoted = Json(std::string(name)).dump(-1, ' ', false, Json::error_handler_t::replace);
   if (inner == "]") return "[" + quoted + "]";
   return "[" + quoted + "," + std::string(inner);
+}
+
+NamespaceQuery SplitNamespaceQuery(std::string_view nsp) {
+  NamespaceQuery result;
+  size_t question = nsp.find('?');
+  result.nsp = std::string(nsp.substr(0, question));
+  Json auth = Json::object();
+  if (question != std::string_view::npos) {
+    std::string_view query = nsp.substr(question + 1);
+    if (boost::urls::parse_query(query)) {
+      boost::urls::encoding_opts options;
+      options.space_as_plus = true;
+      for (const boost::urls::param& param : boost::urls::params_view(query, options)) {
+        if (param.key.empty()) continue;
+        Json& slot = auth[param.key];
+        if (slot.is_null()) {
+          slot = param.value;
+        } else {
+          if (!slot.is_array()) slot = Json::array({slot});
+          slot.push_back(param.value);
+        }
+      }
+    }
+  }
+  result.auth_json = auth.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return result;
 }
 
 }  // namespace sidecar::socketio

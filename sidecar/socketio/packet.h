@@ -72,4 +72,15 @@ absl::Status CheckPlaceholders(std::string_view data, size_t attachments);
 // True if `text` is a JSON value within the depth limit.
 bool IsValidJson(std::string_view text);
 
+// Socket.IO protocol v4 (socket.io-client 1.x/2.x), which has no CONNECT payload:
+// its credentials come in the namespace's query string (`/admin?token=abc`).
+// Splits a CONNECT's namespace into the name and the query as a JSON object of
+// decoded strings (a repeated key gives an array), which the Node server hands
+// its middleware as the auth payload; `{}` without a query.
+struct NamespaceQuery {
+  std::string nsp;
+  std::string auth_json;
+};
+NamespaceQuery SplitNamespaceQuery(std::string_view nsp);
+
 }  // namespace sidecar::socketio

@@ -201,6 +201,7 @@ class Backend {
                     {"query", query},
                     {"remote", connect.handshake().remote_address()},
                     {"transport", connect.handshake().transport()},
+                    {"eio", connect.handshake().eio()},
                     {"auth", auth}};
     Emit(connect.namespace_(), "welcome", Json::array({welcome}).dump(), ToSid(connect.sid()));
   }
@@ -285,6 +286,17 @@ class Backend {
       target.add_rooms(text(0));
       if (name == "to_room_except_me") target.add_except_sids(event.sid());
       Emit(nsp, "room_message", Json::array({arg(1)}).dump(), target);
+    } else if (name == "room_echo") {
+      // The event's arguments after the room, binary attachments included, to the room.
+      pb::BackendMessage out;
+      auto* emit = out.mutable_emit();
+      emit->set_namespace_(nsp);
+      emit->set_event("room_message");
+      Json rest = args.size() > 1 ? Json(args.begin() + 1, args.end()) : Json::array();
+      emit->mutable_args()->set_json(rest.dump());
+      *emit->mutable_args()->mutable_binary() = event.args().binary();
+      emit->mutable_target()->add_rooms(text(0));
+      Write(out);
     } else if (name == "broadcast" || name == "broadcast_others") {
       pb::Target target;
       if (name == "broadcast_others") target.add_except_sids(event.sid());

@@ -22,8 +22,9 @@ describe("with default options", () => {
   });
   after(() => stack.stop());
 
+  // EIO=3 without --allow_eio3: eio3.test.mjs.
   it("refuses an unsupported or missing EIO with 400 and the Engine.IO error", async () => {
-    for (const query of ["EIO=3&transport=polling", "EIO=abc&transport=polling", "transport=polling"]) {
+    for (const query of ["EIO=5&transport=polling", "EIO=2&transport=polling", "EIO=abc&transport=polling", "transport=polling"]) {
       const response = await fetch(`${stack.url}/socket.io/?${query}`);
       assert.equal(response.status, 400, query);
       assert.deepEqual(await response.json(), { code: 5, message: "Unsupported protocol version" });

@@ -155,5 +155,14 @@ TEST(NodeId, IsFourCharactersOfTheIdAlphabet) {
   EXPECT_FALSE(IsValidNodeId("ab.c"));
 }
 
+TEST(ShardOfId, ReadsTheSessionIdInsideASocketIoV4NamespaceSocketId) {
+  std::string id = NewId(5);
+  EXPECT_THAT(ShardOfId("/custom#" + id, 8), Optional(5u));
+  EXPECT_THAT(NodeOfId("/custom#" + id), Optional(LocalNodeId()));
+  EXPECT_TRUE(IsLocalId("/a#b#" + id));
+  EXPECT_EQ(ShardOfId("/custom#", 8), std::nullopt);
+  EXPECT_EQ(ShardOfId("/custom#" + id + "x", 8), std::nullopt);
+}
+
 }  // namespace
 }  // namespace sidecar::runtime

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -277,6 +279,153 @@ TEST(EngineIoAppendToPayload, AddsToAPayloadBuiltEarlier) {
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_THAT(*decoded, ElementsAre(Text(PacketType::kMessage, "first"),
                                     Text(PacketType::kMessage, "second")));
+}
+
+// --- Engine.IO v3 ------------------------------------------------------------
+
+// "4" followed by U+1F600 (a 4-byte UTF-8 sequence, two UTF-16 code units).
+constexpr char kEmojiMessage[] = "4\xF0\x9F\x98\x80";
+
+TEST(EngineIoUtf16Length, CountsCodeUnitsAsJavaScriptsStringLength) {
+  EXPECT_EQ(Utf16Length(""), 0u);
+  EXPECT_EQ(Utf16Length("4hello"), 6u);
+  EXPECT_EQ(Utf16Length("h\xC3\xA9"), 2u);     // é: two bytes, one unit
+  EXPECT_EQ(Utf16Length("\xE2\x82\xAC"), 1u);  // €: three bytes, one unit
+  EXPECT_EQ(Utf16Length(kEmojiMessage), 3u);   // a surrogate pair counts twice
+  EXPECT_EQ(Utf16Length("a\xF0\x9F\x98\x80\xC3\xA9"), 4u);
+}
+
+TEST(EngineIoDecodePayloadV3, SplitsLengthPrefixedPackets) {
+  absl::StatusOr<std::vector<Packet>> packets = DecodePayloadV3("6:4test16:4test21:2");
+  ASSERT_TRUE(packets.ok()) << packets.status();
+  EXPECT_THAT(*packets, ElementsAre(Text(PacketType::kMessage, "test1"),
+                                    Text(PacketType::kMessage, "test2"), Text(PacketType::kPing)));
+}
+
+TEST(EngineIoDecodePayloadV3, MeasuresLengthsInUtf16CodeUnits) {
+  std::string body = absl::StrCat("3:", kEmojiMessage, "3:4\xC3\xA9\xE2\x82\xAC");
+  absl::StatusOr<std::vector<Packet>> packets = DecodePayloadV3(body);
+  ASSERT_TRUE(packets.ok()) << packets.status();
+  EXPECT_THAT(*packets, ElementsAre(Text(PacketType::kMessage, "\xF0\x9F\x98\x80"),
+                                    Text(PacketType::kMessage, "\xC3\xA9\xE2\x82\xAC")));
+}
+
+TEST(EngineIoDecodePayloadV3, ReadsB4AsABase64BinaryMessage) {
+  absl::StatusOr<std::vector<Packet>> packets = DecodePayloadV3("6:4hello10:b4AQIDBA==");
+  ASSERT_TRUE(packets.ok()) << packets.status();
+  EXPECT_THAT(*packets, ElementsAre(Text(PacketType::kMessage, "hello"),
+                                    Binary(std::string("\x01\x02\x03\x04"))));
+}
+
+struct V3RejectCase {
+  std::string name;
+  std::string body;
+};
+
+class EngineIoDecodePayloadV3Rejects : public ::testing::TestWithParam<V3RejectCase> {};
+
+TEST_P(EngineIoDecodePayloadV3Rejects, TheWholeBody) {
+  EXPECT_EQ(DecodePayloadV3(GetParam().body).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MalformedPayloads, EngineIoDecodePayloadV3Rejects,
+    ::testing::Values(V3RejectCase{"Empty", ""}, V3RejectCase{"NoLength", "abc"},
+                      V3RejectCase{"EmptyLength", ":4hi"}, V3RejectCase{"LetterLength", "x:4"},
+                      V3RejectCase{"ZeroLength", "0:"},
+                      V3RejectCase{"LongerThanTheBody", "9:4hello"},
+                      V3RejectCase{"TrailingGarbage", "3:4hi7"},
+                      // "2:4" + U+1F600: the length ends inside the surrogate pair.
+                      V3RejectCase{"LengthInsideASurrogatePair", absl::StrCat("2:", kEmojiMessage)},
+                      V3RejectCase{"UnknownPacketType", "2:9x"},
+                      V3RejectCase{"Base64ThatIsNotAMessage", "4:b2AA"},
+                      V3RejectCase{"InvalidBase64", "5:b4@@@"}),
+    [](const auto& info) { return info.param.name; });
+
+// The binary payload the engine.io-protocol v3 suite expects for "4hello" and
+// the binary message [1, 2, 3, 4].
+const std::string kSuiteBinaryPayload(
+    "\x00\x06\xFF"
+    "4hello"
+    "\x01\x05\xFF\x04\x01\x02\x03\x04",
+    17);
+
+TEST(EngineIoAppendToBinaryPayloadV3, WritesKindLengthDigitsAndTheTypeByteOfBinaryPackets) {
+  std::string payload;
+  AppendToBinaryPayloadV3(payload, "4hello", /*binary=*/false);
+  AppendToBinaryPayloadV3(payload, "\x01\x02\x03\x04", /*binary=*/true);
+  EXPECT_EQ(payload, kSuiteBinaryPayload);
+}
+
+TEST(EngineIoAppendToBinaryPayloadV3, WritesEachDecimalDigitOfTheLengthAsAByte) {
+  std::string payload;
+  AppendToBinaryPayloadV3(payload, std::string(123, 'x'), /*binary=*/true);
+  EXPECT_EQ(payload.substr(0, 6), std::string("\x01\x01\x02\x04\xFF\x04", 6));
+  EXPECT_EQ(payload.size(), 6u + 123u);
+}
+
+TEST(EngineIoDecodeBinaryPayloadV3, ReadsTextAndBinaryPackets) {
+  absl::StatusOr<std::vector<Packet>> packets = DecodeBinaryPayloadV3(kSuiteBinaryPayload);
+  ASSERT_TRUE(packets.ok()) << packets.status();
+  EXPECT_THAT(*packets, ElementsAre(Text(PacketType::kMessage, "hello"),
+                                    Binary(std::string("\x01\x02\x03\x04"))));
+}
+
+TEST(EngineIoDecodeBinaryPayloadV3, RejectsMalformedBodies) {
+  for (std::string_view body : {""sv,
+                                "\x02\x01\xFF"
+                                "4"sv,
+                                "\x00\x09\xFF"
+                                "4hi"sv,
+                                "\x00\x02"
+                                "4h"sv,
+                                "\x01\x02\xFF\x02\x00"sv,
+                                "\x00\x0A\xFF"
+                                "4hello1234"sv}) {
+    EXPECT_EQ(DecodeBinaryPayloadV3(body).status().code(), absl::StatusCode::kInvalidArgument)
+        << absl::CEscape(std::string(body));
+  }
+}
+
+TEST(EngineIoAppendToPayloadV3, PrefixesTheUtf16LengthAndWritesBinaryAsB4Base64) {
+  std::string payload;
+  AppendToPayloadV3(payload, "4hello", /*binary=*/false);
+  AppendToPayloadV3(payload, kEmojiMessage, /*binary=*/false);
+  AppendToPayloadV3(payload, "\x01\x02\x03\x04", /*binary=*/true);
+  EXPECT_EQ(payload, absl::StrCat("6:4hello3:", kEmojiMessage, "10:b4AQIDBA=="));
+
+  absl::StatusOr<std::vector<Packet>> decoded = DecodePayloadV3(payload);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_THAT(*decoded, ElementsAre(Text(PacketType::kMessage, "hello"),
+                                    Text(PacketType::kMessage, "\xF0\x9F\x98\x80"),
+                                    Binary(std::string("\x01\x02\x03\x04"))));
+}
+
+TEST(EngineIoJsonpScript, CallsTheIndexedCallbackWithAJavaScriptStringLiteral) {
+  EXPECT_EQ(JsonpScript("0", "6:4hello"), R"(___eio[0]("6:4hello");)");
+  EXPECT_EQ(JsonpScript("12", "7:4a\"b\\c\n"), R"(___eio[12]("7:4a\"b\\c\n");)");
+}
+
+TEST(EngineIoJsonpScript, EscapesLineSeparatorsThatEndAJavaScriptLine) {
+  EXPECT_EQ(JsonpScript("1", "3:4\xE2\x80\xA8\xE2\x80\xA9"), R"(___eio[1]("3:4\u2028\u2029");)");
+  EXPECT_EQ(JsonpScript("1", "2:4\xC3\xA9"), "___eio[1](\"2:4\xC3\xA9\");");
+}
+
+TEST(EngineIoJsonpScript, KeepsOnlyTheDigitsOfTheIndex) {
+  EXPECT_EQ(JsonpScript("1]);alert(2", "1:6"), R"(___eio[12]("1:6");)");
+}
+
+TEST(EngineIoDecodeJsonpBody, ReadsTheDFieldAndUnescapesNewlines) {
+  EXPECT_THAT(DecodeJsonpBody("d=6%3A4hello"), absl::StatusOr<std::string>("6:4hello"));
+  EXPECT_THAT(DecodeJsonpBody("d=8%3A4a+b%2Bc"), absl::StatusOr<std::string>("8:4a b+c"));
+  // \n (backslash, n) was a newline; \\n was an escaped newline, i.e. a backslash and n.
+  EXPECT_THAT(DecodeJsonpBody("d=4%3A4a%5Cnb"), absl::StatusOr<std::string>("4:4a\nb"));
+  EXPECT_THAT(DecodeJsonpBody("d=5%3A4a%5C%5Cnb"), absl::StatusOr<std::string>("5:4a\\nb"));
+}
+
+TEST(EngineIoDecodeJsonpBody, RejectsAFormWithoutD) {
+  EXPECT_EQ(DecodeJsonpBody("x=1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeJsonpBody("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

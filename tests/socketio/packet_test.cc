@@ -565,5 +565,30 @@ TEST(IsValidJson, RejectsTextThatIsNotOneJsonValue) {
   }
 }
 
+// --- Socket.IO protocol v4 ----------------------------------------------------
+
+TEST(SplitNamespaceQuery, GivesTheNamespaceAndItsQueryAsAJsonObject) {
+  NamespaceQuery query = SplitNamespaceQuery("/custom?token=abc");
+  EXPECT_EQ(query.nsp, "/custom");
+  EXPECT_EQ(query.auth_json, R"({"token":"abc"})");
+}
+
+TEST(SplitNamespaceQuery, GivesAnEmptyObjectWithoutAQuery) {
+  for (std::string_view nsp : {"/", "/custom", "/custom?"}) {
+    NamespaceQuery query = SplitNamespaceQuery(nsp);
+    EXPECT_EQ(query.nsp, nsp.substr(0, nsp.find('?')));
+    EXPECT_EQ(query.auth_json, "{}") << nsp;
+  }
+}
+
+TEST(SplitNamespaceQuery, DecodesValuesAndGathersRepeatedKeysInAnArray) {
+  NamespaceQuery query =
+      SplitNamespaceQuery("/admin?a=1&b=x%20y+z&a=2&flag&q=%22%5C%E2%82%AC&=ignored");
+  EXPECT_EQ(query.nsp, "/admin");
+  EXPECT_EQ(query.auth_json,
+            "{\"a\":[\"1\",\"2\"],\"b\":\"x y z\",\"flag\":\"\","
+            "\"q\":\"\\\"\\\\\xE2\x82\xAC\"}");
+}
+
 }  // namespace
 }  // namespace sidecar::socketio
