@@ -16,12 +16,19 @@ constexpr char kBinaryMessageType = 4;
 // Longest length prefix accepted: bodies are bounded by max_http_buffer_size anyway.
 constexpr size_t kMaxLengthDigits = 10;
 
-// Bytes of the UTF-8 sequence a lead byte starts (1 for bytes that start none).
-size_t SequenceLength(unsigned char lead) {
-  if (lead >= 0xF0 && lead <= 0xF7) return 4;
-  if (lead >= 0xE0 && lead <= 0xEF) return 3;
-  if (lead >= 0xC0 && lead <= 0xDF) return 2;
-  return 1;
+// Bytes of the UTF-8 character at `i`: a byte that starts no complete sequence
+// counts alone, as a decoder's replacement character would.
+size_t CharLength(std::string_view text, size_t i) {
+  auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
+  size_t length = byte(i) >= 0xF0 && byte(i) <= 0xF7   ? 4
+                  : byte(i) >= 0xE0 && byte(i) <= 0xEF ? 3
+                  : byte(i) >= 0xC0 && byte(i) <= 0xDF ? 2
+                                                       : 1;
+  if (i + length > text.size()) return 1;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 1;
+  }
+  return length;
 }
 
 // A v3 packet as text: `b4<base64>` is a binary message, anything else a packet.
@@ -104,7 +111,7 @@ void AppendToPayload(std::string& payload, const Packet& packet) {
 size_t Utf16Length(std::string_view utf8) {
   size_t units = 0;
   for (size_t i = 0; i < utf8.size();) {
-    size_t length = SequenceLength(static_cast<unsigned char>(utf8[i]));
+    size_t length = CharLength(utf8, i);
     units += length == 4 ? 2 : 1;
     i += length;
   }
@@ -129,7 +136,7 @@ absl::StatusOr<std::vector<Packet>> DecodePayloadV3(std::string_view body) {
     size_t end = colon + 1;
     for (size_t counted = 0; counted < units;) {
       if (end >= body.size()) return absl::InvalidArgumentError("payload shorter than its length");
-      size_t length = SequenceLength(static_cast<unsigned char>(body[end]));
+      size_t length = CharLength(body, end);
       counted += length == 4 ? 2 : 1;
       if (counted > units) return absl::InvalidArgumentError("length splits a character");
       end += length;
@@ -217,7 +224,13 @@ std::string JsonpScript(std::string_view index, std::string_view payload) {
   return script;
 }
 
-absl::StatusOr<std::string> DecodeJsonpBody(std::string_view form) {
+absl::StatusOr<std::string> DecodeJsonpBody(std::string_view body) {
+  // Boost.URL 1.81's parse_query runs strlen over its input: hand it a C string, and
+  // refuse NUL bytes (never valid in a form) so that strlen sees all of it.
+  if (body.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("NUL byte in form body");
+  }
+  std::string form(body);
   if (!boost::urls::parse_query(form)) return absl::InvalidArgumentError("malformed form body");
   boost::urls::encoding_opts options;
   options.space_as_plus = true;

@@ -49,7 +49,8 @@ void AppendToPayload(std::string& payload, const Packet& packet);
 // packet a 0 (text) or 1 (binary) byte, the length's decimal digits one byte
 // each, 255, then the packet (a binary packet's first byte is its type, 4).
 
-// UTF-16 code units of UTF-8 text: 2 for a 4-byte sequence, else 1 per character.
+// UTF-16 code units of UTF-8 text: 2 for a 4-byte sequence, else 1 per character
+// (and 1 per byte of an invalid sequence).
 size_t Utf16Length(std::string_view utf8);
 
 absl::StatusOr<std::vector<Packet>> DecodePayloadV3(std::string_view body);

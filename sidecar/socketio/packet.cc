@@ -327,8 +327,10 @@ NamespaceQuery SplitNamespaceQuery(std::string_view nsp) {
   size_t question = nsp.find('?');
   result.nsp = std::string(nsp.substr(0, question));
   Json auth = Json::object();
-  if (question != std::string_view::npos) {
-    std::string_view query = nsp.substr(question + 1);
+  // Boost.URL 1.81's parse_query runs strlen over its input: hand it a C string, and
+  // leave out queries with NUL bytes (never valid in a query) so that strlen sees all of it.
+  if (question != std::string_view::npos && nsp.find('\0', question) == std::string_view::npos) {
+    std::string query(nsp.substr(question + 1));
     if (boost::urls::parse_query(query)) {
       boost::urls::encoding_opts options;
       options.space_as_plus = true;

@@ -293,6 +293,9 @@ TEST(EngineIoUtf16Length, CountsCodeUnitsAsJavaScriptsStringLength) {
   EXPECT_EQ(Utf16Length("\xE2\x82\xAC"), 1u);  // €: three bytes, one unit
   EXPECT_EQ(Utf16Length(kEmojiMessage), 3u);   // a surrogate pair counts twice
   EXPECT_EQ(Utf16Length("a\xF0\x9F\x98\x80\xC3\xA9"), 4u);
+  // Bytes of an incomplete or broken sequence count one each.
+  EXPECT_EQ(Utf16Length("4\xF0\x9F"), 3u);
+  EXPECT_EQ(Utf16Length("\xE2\x41\x42"), 3u);
 }
 
 TEST(EngineIoDecodePayloadV3, SplitsLengthPrefixedPackets) {
