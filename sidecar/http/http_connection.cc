@@ -21,6 +21,11 @@ using tcp = boost::asio::ip::tcp;
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
+// Bytes read but not yet parsed. Bodies move to the request as they are parsed, so this holds at
+// most a header, a chunk header or a chunked body's trailer section, for which Beast 1.81 has no
+// limit of its own: an endless trailer would grow the buffer without end, and a trailer field
+// over 64 kB makes Beast throw.
+constexpr size_t kMaxUnparsedBytes = 2 * kMaxHeaderBytes;
 constexpr std::chrono::seconds kWriteTimeout{30};
 
 std::string_view ContentType(std::string_view file) {
@@ -50,7 +55,7 @@ Response ErrorResponse(const Request& request, http::status status, int code,
 
 HttpConnection::HttpConnection(tcp::socket socket, runtime::Shard& shard,
                                const ServerContext& context)
-    : stream_(std::move(socket)), shard_(shard), context_(context) {}
+    : stream_(std::move(socket)), shard_(shard), context_(context), buffer_(kMaxUnparsedBytes) {}
 
 void HttpConnection::Start() {
   beast::error_code error;

@@ -1,5 +1,9 @@
 #include "sidecar/runtime/shards.h"
 
+#include <exception>
+
+#include "sidecar/runtime/log.h"
+
 namespace sidecar::runtime {
 
 Shards::Shards(uint32_t count) {
@@ -11,7 +15,19 @@ Shards::~Shards() { Stop(); }
 void Shards::Run() {
   for (auto& shard : shards_) {
     guards_.push_back(boost::asio::make_work_guard(shard->io));
-    threads_.emplace_back([&io = shard->io] { io.run(); });
+    threads_.emplace_back([&io = shard->io, index = shard->index] {
+      // A handler that throws (a library refusing hostile input by throwing) costs the
+      // connection it ran for, whose owners unwind with it, not the process; Asio lets run()
+      // resume after an exception.
+      for (;;) {
+        try {
+          io.run();
+          return;
+        } catch (const std::exception& error) {
+          Log(LogLevel::kError, "shard ", index, ": exception escaped a handler: ", error.what());
+        }
+      }
+    });
   }
 }
 

@@ -239,6 +239,9 @@ describe("hostile Engine.IO requests", () => {
   it("refuses polling requests for a session that upgraded to WebSocket", async () => {
     const socket = await connect(stack.url, { transports: ["polling", "websocket"] });
     while (socket.io.engine.transport.name !== "websocket") await new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
+    // The client reports the upgrade once it has sent "5"; an answer over WebSocket shows the
+    // server has read it.
+    assert.equal(await call(socket, "ack", "upgraded"), "upgraded");
     const sid = socket.io.engine.id;
     const get = await fetch(polling(stack, sid));
     assert.equal(get.status, 400);

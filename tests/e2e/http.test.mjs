@@ -278,6 +278,14 @@ describe("requests HTTP/1.1 does not allow", () => {
       `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
     "two Content-Length headers": `GET ${polling} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`,
     "a 100 kB chunk extension": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;${"a".repeat(100000)}\r\nhello\r\n0\r\n\r\n`,
+    // Beast 1.81 neither limits trailers nor survives a trailer field over 64 kB (it throws).
+    "a 100 kB trailer field": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\nX-Trailer: ${"a".repeat(100000)}\r\n\r\n`,
+    "a chunk size beyond 64 bits": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\n40\r\n0\r\n\r\n`,
+    "a Content-Length beyond 64 bits": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n`,
+    "a negative Content-Length": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n`,
+    "Transfer-Encoding that does not end in chunked": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n2\r\n40\r\n0\r\n\r\n`,
+    "a space between a field name and its colon": `GET ${polling} HTTP/1.1\r\nHost : x\r\n\r\n`,
+    "a trailer of 5000 fields": `POST ${polling}&sid=AAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\n${Array.from({ length: 5000 }, (_, i) => `X-${i}: v\r\n`).join("")}\r\n`,
   };
   for (const [name, bytes] of Object.entries(cases)) {
     it(`answers 400 to ${name}, and keeps serving`, async () => {
