@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import sioc220 from "sioc220";
 import sioc250 from "sioc250";
-import { TRANSPORTS, connect, demoBackends, next, record, startExample, startStack } from "./harness.mjs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { adminClient, haveRedis, startRedis, startRoundRobinProxy, text } from "./cluster.mjs";
+import { TRANSPORTS, connect, demoBackends, next, startExample, startStack } from "./harness.mjs";
 
 const CLIENTS = { "2.2.0": sioc220, "2.5.0": sioc250 };
 const TIMEOUT_MS = 5000;
@@ -294,6 +296,60 @@ describe("without --allow_eio3", () => {
 
   it("and a 2.x client gets a connect_error", async () => {
     await assert.rejects(connect2(sioc250, stack.url, { transports: ["polling"] }));
+  });
+});
+
+describe("2.x clients in a cluster, behind a round-robin proxy", { skip: haveRedis() ? false : "redis-server is not installed" }, () => {
+  let redis;
+  let nodes;
+  let admins;
+  let proxy;
+  before(async () => {
+    redis = await startRedis();
+    nodes = [];
+    for (let i = 0; i < 3; i++) nodes.push(await startStack([`--redis_url=${redis.url}`, "--channel=eio3", "--allow_eio3"]));
+    admins = nodes.map((node) => adminClient(node.grpcAddress));
+    for (let tries = 0; (await admins[0].Stats()).nodes.length < 3; tries++) {
+      assert.ok(tries < 100, "the replicas did not find each other");
+      await sleep(100);
+    }
+    proxy = await startRoundRobinProxy(nodes.map((node) => node.port));
+  });
+  after(async () => {
+    await proxy?.stop();
+    for (const admin of admins ?? []) admin.close();
+    for (const node of nodes ?? []) await node.stop();
+    await redis?.stop();
+  });
+
+  it("keeps polling and upgraded 2.x sockets on namespaces, reached by their nsp#sid ids from any replica", async () => {
+    const sockets = [];
+    try {
+      for (const transports of [["polling"], ["polling"], ["polling", "websocket"]]) {
+        const { socket } = await connect2(sioc250, `${proxy.url}/private`, { transports, query: { token: "secret" } });
+        sockets.push(socket);
+      }
+      const modern = await connect(nodes[1].url + "/private", { transports: ["websocket"], auth: { token: "secret" } });
+      sockets.push(modern);
+      for (const socket of sockets.slice(0, 3)) assert.deepEqual(await call2(socket, "join", "spread"), [1]);
+      assert.equal(await modern.timeout(TIMEOUT_MS).emitWithAck("join", "spread"), 1);
+      const got = sockets.map((socket) => next(socket, "room_message"));
+      sockets[0].emit("room_echo", "spread", "everyone", Buffer.from([5, 6]));
+      for (const [message, bytes] of await Promise.all(got)) {
+        assert.equal(message, "everyone");
+        assert.deepEqual(Buffer.from(bytes), Buffer.from([5, 6]));
+      }
+      for (const [i, admin] of admins.entries()) {
+        const { socket } = await admin.GetSocket({ namespace: "/private", sid: sockets[i].id });
+        assert.equal(text(socket.sid), sockets[i].id);
+        assert.deepEqual(socket.rooms.map(text).sort(), [sockets[i].id, "spread"].sort());
+      }
+      const gone = next(sockets[1], "disconnect");
+      await admins[2].DisconnectSockets({ namespace: "/private", target: { sids: [sockets[1].id] } });
+      assert.deepEqual(await gone, ["io server disconnect"]);
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
   });
 });
 
