@@ -277,6 +277,43 @@ describe("Engine.IO v3 over raw HTTP", () => {
   });
 });
 
+describe("the Engine.IO v3 heartbeat", () => {
+  let stack;
+  before(async () => {
+    stack = await startStack(["--allow_eio3", "--ping_interval=0.2", "--ping_timeout=1"]);
+  });
+  after(async () => {
+    await stack.stop();
+  });
+
+  for (const [name, transport] of Object.entries(TRANSPORTS)) {
+    it(`answers a 2.x client's pings over ${name}`, async () => {
+      const { socket } = await connect2(sioc250, stack.url, transport);
+      try {
+        for (let i = 0; i < 3; i++) await next(socket, "pong");
+        assert.ok(socket.connected);
+        assert.deepEqual(await call2(socket, "ack", "still here"), ["still here"]);
+      } finally {
+        socket.close();
+      }
+    });
+  }
+
+  it("closes a session whose client stops pinging, telling a held poll", async () => {
+    const url = `${stack.url}/socket.io/?EIO=3&transport=polling`;
+    const handshake = await (await fetch(url)).text();
+    const { sid } = JSON.parse(handshake.slice(handshake.indexOf(":") + 2));
+    // The client never pings: polls are held until the session ends with a close packet.
+    let body = "";
+    while (!body.endsWith("1:1")) {
+      const response = await fetch(`${url}&sid=${sid}`);
+      assert.equal(response.status, 200);
+      body = await response.text();
+    }
+    assert.equal((await fetch(`${url}&sid=${sid}`)).status, 400);
+  });
+});
+
 describe("without --allow_eio3", () => {
   let stack;
   before(async () => {
