@@ -99,8 +99,8 @@ ABSL_FLAG(double, drain_timeout, 20,
 ABSL_FLAG(std::string, log_format, "text", "Log lines as 'text' or 'json' (one object per line).");
 ABSL_FLAG(uint64_t, max_connections, 0,
           "Refuse new clients with HTTP 503 once the process holds about this many file "
-          "descriptors (clients, backends, Redis); 0 for the open-file limit minus 64, which "
-          "the sidecar raises to its hard limit at startup.");
+          "descriptors (clients, backends, Redis) or Engine.IO sessions; 0 for the open-file "
+          "limit minus 64, which the sidecar raises to its hard limit at startup.");
 ABSL_FLAG(bool, logger, false, "Log Socket.IO events (debug level for the socketio layer).");
 ABSL_FLAG(bool, engineio_logger, false, "Log Engine.IO traffic (debug level).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level: debug, info, warning, error.");

@@ -306,6 +306,16 @@ void HandleEngineIoRequest(const ServerContext& context, const Endpoint& endpoin
       return;
     }
     runtime::Shard& shard = connection->shard();
+    // A polling session holds no descriptor between its requests, so the descriptor check at
+    // accept does not bound how many a client can open: cap the sessions at the same number.
+    size_t shards = context.shards.size();
+    if (shard.sessions.size() >= (options.max_fds + shards - 1) / shards) {
+      Response response =
+          Error(info, http::status::service_unavailable, kBadRequest, "Server at capacity");
+      response.set(http::field::retry_after, "1");
+      connection->Respond(std::move(response));
+      return;
+    }
     auto handshake =
         MakeHandshake(request, *query, connection->remote_address(), transport, params.protocol);
     std::shared_ptr<engineio::Session> session =

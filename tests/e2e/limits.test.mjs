@@ -1,4 +1,5 @@
-// Limits under abuse: more clients than the process has file descriptors for.
+// Limits under abuse: more clients than the process has file descriptors for, and more polling
+// sessions (which hold no descriptor between requests) than --max_connections.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -69,5 +70,46 @@ describe("with an open-file limit of 200", () => {
     }
     assert.equal(again.status, "open");
     for (const { ws } of [...open.slice(50), again]) ws.close();
+  });
+});
+
+describe("with max_connections=60 and a connect timeout of 1 s", () => {
+  let sidecar;
+  let base;
+  before(async () => {
+    const port = await freePort();
+    sidecar = spawn(path.join(buildDir, "sidecar/socketio-sidecar"), [`--host=127.0.0.1`, `--port=${port}`,
+      `--grpc_address=127.0.0.1:${await freePort()}`, `--ops_port=${await freePort()}`, "--threads=2",
+      "--drain_timeout=0.5", "--max_connections=60", "--connect_timeout=1"], { stdio: ["ignore", "pipe", "pipe"] });
+    await waitForLine(sidecar, "listening on", "sidecar");
+    base = `http://127.0.0.1:${port}/socket.io/?EIO=4&transport=polling`;
+  });
+  after(() => sidecar?.kill("SIGINT"));
+
+  it("refuses polling handshakes beyond it with 503, keeps serving open sessions, and accepts again once sessions end", async () => {
+    const opened = [];
+    let refusal;
+    // Handshakes on one keep-alive connection: the descriptor count stays low throughout.
+    for (let i = 0; i < 100 && !refusal; i++) {
+      const response = await fetch(base);
+      if (response.status === 503) refusal = response;
+      else opened.push(JSON.parse((await response.text()).slice(1)).sid);
+    }
+    assert.ok(refusal, `all ${opened.length} handshakes were accepted`);
+    assert.ok(opened.length >= 1 && opened.length <= 60, `${opened.length} sessions opened`);
+    assert.deepEqual(await refusal.json(), { code: 3, message: "Server at capacity" });
+    assert.equal(refusal.headers.get("retry-after"), "1");
+
+    // An open session is still served: its POST is accepted.
+    assert.equal((await fetch(`${base}&sid=${opened.at(-1)}`, { method: "POST", body: "6" })).status, 200);
+
+    // Sessions that connect to no namespace end after the connect timeout, freeing room.
+    let again;
+    for (let tries = 0; tries < 100; tries++) {
+      again = await fetch(base);
+      if (again.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(again.status, 200);
   });
 });
