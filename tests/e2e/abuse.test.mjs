@@ -434,3 +434,37 @@ describe("with max_outbound_bytes=100000", () => {
     assert.equal(await call(bystander, "ack", "unaffected"), "unaffected");
   });
 });
+
+describe("hostile Engine.IO v3 polling bodies (with --allow_eio3)", () => {
+  let stack;
+  let bystander;
+  before(async () => {
+    stack = await startStack(["--allow_eio3=true"]);
+    bystander = await connect(stack.url, { transports: ["polling"] });
+  });
+  after(async () => {
+    bystander?.close();
+    await stack?.stop();
+  });
+
+  const v3 = (sid = "") => `${stack.url}/socket.io/?EIO=3&transport=polling${sid ? `&sid=${sid}` : ""}`;
+  const cases = {
+    "a length longer than the body": "9:4hello",
+    "a length of 20 digits": "99999999999999999999:4",
+    "a length that is not a number": "x:4",
+    "a zero length": "0:",
+    "trailing bytes after the last packet": "3:4hi7",
+    "a base64 packet that is not a message": "4:b2AA",
+    "invalid base64": "5:b4@@@",
+  };
+  for (const [name, body] of Object.entries(cases)) {
+    it(`answers 400 to ${name} and closes the session, serving others`, async () => {
+      const opened = await (await fetch(v3())).text();
+      const sid = /"sid":"([^"]+)"/.exec(opened)[1];
+      const post = await fetch(v3(sid), { method: "POST", body, headers: { "content-type": "text/plain;charset=UTF-8" } });
+      assert.equal(post.status, 400);
+      assert.equal((await fetch(v3(sid))).status, 400);
+      assert.equal(await call(bystander, "ack", name), name);
+    });
+  }
+});
