@@ -165,8 +165,12 @@ bool Session::Send(Frame frame, bool is_volatile) {
   return true;
 }
 
+void Session::Uncork() {
+  if (corked_ > 0 && --corked_ == 0) FlushPolling();
+}
+
 void Session::FlushPolling() {
-  if (!pending_get_ || queue_.empty() || upgrading_) return;
+  if (!pending_get_ || queue_.empty() || upgrading_ || corked_ > 0) return;
   PollBody body = Encode(queue_);
   queue_.clear();
   queued_bytes_ = 0;

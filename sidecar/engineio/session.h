@@ -108,6 +108,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues a frame for the client. Returns false (and drops the frame) when the
   // session is closed or, with `is_volatile`, when the client is behind.
   bool Send(Frame frame, bool is_volatile = false);
+  // Frames sent between Cork() and Uncork() leave in one polling response, as a
+  // Socket.IO packet with its binary attachments should.
+  void Cork() { ++corked_; }
+  void Uncork();
   // Server-side close: tells the client and ends the session.
   void Close(std::string_view reason);
 
@@ -150,6 +154,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<Frame> queue_;
   size_t queued_bytes_ = 0;
   PollResponder pending_get_;
+  int corked_ = 0;
   bool upgrading_ = false;
 
   std::shared_ptr<WebSocketTransport> websocket_;

@@ -103,9 +103,16 @@ class Client : public engineio::SessionHandler {
   bool Send(const engineio::Frame& frame,
             const std::vector<std::shared_ptr<const std::string>>& attachments,
             bool is_volatile = false) {
-    if (!session_.Send(frame, is_volatile)) return false;
-    for (const auto& attachment : attachments) session_.Send({attachment, true});
-    return true;
+    if (attachments.empty()) return session_.Send(frame, is_volatile);
+    // A send may end the session (a slow consumer); it and this client live to the end.
+    std::shared_ptr<engineio::Session> session = session_.shared_from_this();
+    session->Cork();
+    bool sent = session->Send(frame, is_volatile);
+    for (size_t i = 0; sent && i < attachments.size(); ++i) {
+      sent = session->Send({attachments[i], true});
+    }
+    session->Uncork();
+    return sent;
   }
 
   void Send(const Packet& packet,
