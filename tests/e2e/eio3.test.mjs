@@ -101,15 +101,17 @@ for (const [version, io] of Object.entries(CLIENTS)) {
         assert.deepEqual(Buffer.from(bytes), Buffer.from([7, 8]));
       });
 
-      it("answers the backend's emit with an ack", async () => {
+      it("answers the backend's emit with an ack, binary included", async () => {
         const { socket } = await client();
         socket.once("question", (question, answer) => {
           assert.equal(question, "what is your name?");
-          answer(`client ${version}`);
+          answer(`client ${version}`, Buffer.from([3, 1]));
         });
         const answered = next(socket, "answer");
         socket.emit("ask_client", 2000);
-        assert.deepEqual(await answered, [`client ${version}`]);
+        const [name, bytes] = await answered;
+        assert.equal(name, `client ${version}`);
+        assert.deepEqual(Buffer.from(bytes), Buffer.from([3, 1]));
       });
 
       it("connects to a namespace with credentials in its query string", async () => {
