@@ -72,6 +72,9 @@ Session::PollBody Session::HandshakeBody() const {
 
 Session::PollBody Session::Encode(const std::deque<Frame>& frames) const {
   PollBody body;
+  size_t bytes = 0;
+  for (const Frame& frame : frames) bytes += frame.data->size() + 8;
+  body.data.reserve(bytes);
   if (config_.protocol != 3) {
     for (const Frame& frame : frames) AppendFrame(body.data, frame);
     return body;
