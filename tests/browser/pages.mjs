@@ -18,13 +18,13 @@ export const noChromium = fs.existsSync(executablePath)
   : `${executablePath} not found (scripts/setup.sh installs Debian's chromium)`;
 const TIMEOUT_MS = 15000;
 
-// A sidecar serving examples/web with `binary` attached, and a Chromium whose pages record
-// their script errors. Call inside a describe.
-export function pagesOf(binary, args = []) {
+// A sidecar serving examples/web (with extra `flags`) with `binary` attached, and a Chromium
+// whose pages record their script errors. Call inside a describe.
+export function pagesOf(binary, args = [], flags = []) {
   const state = { example: undefined, browser: undefined, errors: [] };
   before(async () => {
     fs.mkdirSync(artifacts, { recursive: true });
-    state.example = await startExample(binary(), args, [`--static_dir=${staticDir}`]);
+    state.example = await startExample(binary(), args, [`--static_dir=${staticDir}`, ...flags]);
     state.browser = await chromium.launch({
       executablePath,
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -37,10 +37,15 @@ export function pagesOf(binary, args = []) {
     assert.deepEqual(state.errors, [], "no script errors on the pages");
   });
   return {
-    async open(file = "") {
+    // `client`: a socket.io-client bundle served in place of the page's own (4.x).
+    async open(file = "", { client } = {}) {
       const page = await state.browser.newPage();
       page.setDefaultTimeout(TIMEOUT_MS);
       page.on("pageerror", (error) => state.errors.push(`${file || "index.html"}: ${error.message}`));
+      if (client) {
+        await page.route("**/socket.io-client/dist/socket.io.min.js", (route) =>
+          route.fulfill({ path: client, contentType: "application/javascript" }));
+      }
       await page.goto(`${state.example.url}/${file}`);
       return page;
     },
