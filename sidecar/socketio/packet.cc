@@ -8,86 +8,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "sidecar/socketio/json_check.h"
 
 namespace sidecar::socketio {
 namespace {
 
 using Json = nlohmann::json;
 
-enum class Shape { kAny, kObject, kArray, kEventArray };
-
-// A SAX handler that checks structure without building a document: the shape of
-// the top-level value, the depth limit, and for events that the first element
-// is a string.
-class Validator : public nlohmann::json_sax<Json> {
- public:
-  explicit Validator(Shape shape) : shape_(shape) {}
-
-  bool null() override { return Value(false); }
-  bool boolean(bool) override { return Value(false); }
-  bool number_integer(number_integer_t) override { return Value(false); }
-  bool number_unsigned(number_unsigned_t) override { return Value(false); }
-  bool number_float(number_float_t, const string_t&) override { return Value(false); }
-  bool string(string_t&) override { return Value(true); }
-  bool binary(binary_t&) override { return false; }
-  bool start_object(std::size_t) override { return Open(Shape::kObject); }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return Close(); }
-  bool start_array(std::size_t) override { return Open(Shape::kArray); }
-  bool end_array() override { return Close(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
-
-  bool Complete() const {
-    return seen_root_ && depth_ == 0 && (shape_ != Shape::kEventArray || first_checked_);
-  }
-
- private:
-  bool Value(bool is_string) {
-    if (depth_ == 0) {
-      seen_root_ = true;
-      return shape_ == Shape::kAny;
-    }
-    return CheckFirstElement(is_string);
-  }
-  bool CheckFirstElement(bool is_string) {
-    if (shape_ == Shape::kEventArray && depth_ == 1 && !first_checked_) {
-      first_checked_ = true;
-      return is_string;
-    }
-    return true;
-  }
-  bool Open(Shape kind) {
-    if (depth_ == 0) {
-      seen_root_ = true;
-      bool fits = shape_ == Shape::kAny || shape_ == kind ||
-                  (shape_ == Shape::kEventArray && kind == Shape::kArray);
-      if (!fits) return false;
-    } else if (!CheckFirstElement(false)) {
-      return false;
-    }
-    return ++depth_ <= kMaxJsonDepth;
-  }
-  bool Close() {
-    if (depth_ == 1 && shape_ == Shape::kEventArray && !first_checked_) return false;
-    --depth_;
-    return true;
-  }
-
-  Shape shape_;
-  size_t depth_ = 0;
-  bool seen_root_ = false;
-  bool first_checked_ = false;
-};
-
-bool Validate(std::string_view text, Shape shape) {
-  Validator validator(shape);
-  bool ok =
-      Json::sax_parse(text.begin(), text.end(), &validator, nlohmann::detail::input_format_t::json,
-                      /*strict=*/true);
-  return ok && validator.Complete();
-}
+bool Validate(std::string_view text, JsonShape shape) { return CheckJson(text, shape); }
 
 // Finds the objects that claim to be attachment placeholders and checks each one. Runs only on
 // text that validated, so it need not recheck the structure.
@@ -177,7 +105,7 @@ constexpr uint64_t kMaxAckId = 9007199254740991ULL;
 
 }  // namespace
 
-bool IsValidJson(std::string_view text) { return Validate(text, Shape::kAny); }
+bool IsValidJson(std::string_view text) { return Validate(text, JsonShape::kAny); }
 
 absl::Status CheckPlaceholders(std::string_view data, size_t attachments) {
   // A key can only spell "_placeholder" literally or with \u escapes; most packets have neither.
@@ -234,7 +162,7 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
 
   switch (packet.type) {
     case PacketType::kConnect:
-      if (!packet.data.empty() && !Validate(packet.data, Shape::kObject)) {
+      if (!packet.data.empty() && !Validate(packet.data, JsonShape::kObject)) {
         return absl::InvalidArgumentError("CONNECT payload must be an object");
       }
       break;
@@ -243,7 +171,7 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
       break;
     case PacketType::kEvent:
     case PacketType::kBinaryEvent:
-      if (!Validate(packet.data, Shape::kEventArray)) {
+      if (!Validate(packet.data, JsonShape::kEventArray)) {
         return absl::InvalidArgumentError("EVENT payload must be an array starting with a name");
       }
       if (absl::Status placeholders = CheckPlaceholders(packet.data, packet.attachments);
@@ -254,7 +182,7 @@ absl::StatusOr<Packet> DecodePacket(std::string_view text) {
     case PacketType::kAck:
     case PacketType::kBinaryAck:
       if (!packet.id.has_value()) return absl::InvalidArgumentError("ACK without an id");
-      if (!Validate(packet.data, Shape::kArray)) {
+      if (!Validate(packet.data, JsonShape::kArray)) {
         return absl::InvalidArgumentError("ACK payload must be an array");
       }
       if (absl::Status placeholders = CheckPlaceholders(packet.data, packet.attachments);
@@ -290,10 +218,16 @@ absl::StatusOr<EventParts> SplitEvent(std::string_view data) {
   while (close < data.size() && data[close] != '"') close += data[close] == '\\' ? 2 : 1;
   if (close >= data.size()) return absl::InvalidArgumentError("unterminated event name");
   EventParts parts;
-  try {
-    parts.name = Json::parse(data.substr(open, close - open + 1)).get<std::string>();
-  } catch (const Json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid event name: ", error.what()));
+  std::string_view quoted = data.substr(open + 1, close - open - 1);
+  if (quoted.find('\\') == std::string_view::npos) {
+    // Without escapes the name is its text (already checked as UTF-8).
+    parts.name = std::string(quoted);
+  } else {
+    try {
+      parts.name = Json::parse(data.substr(open, close - open + 1)).get<std::string>();
+    } catch (const Json::exception& error) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid event name: ", error.what()));
+    }
   }
   std::string_view rest = StripWhitespace(data.substr(close + 1));
   if (!rest.empty() && rest[0] == ',') {
@@ -307,7 +241,7 @@ absl::StatusOr<EventParts> SplitEvent(std::string_view data) {
 absl::StatusOr<std::string> ValidateArgs(std::string_view args) {
   std::string_view trimmed = StripWhitespace(args);
   if (trimmed.empty()) return std::string("[]");
-  if (!Validate(trimmed, Shape::kArray)) {
+  if (!Validate(trimmed, JsonShape::kArray)) {
     return absl::InvalidArgumentError("arguments must be a JSON array");
   }
   return std::string(trimmed);

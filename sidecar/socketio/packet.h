@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sidecar/socketio/json_check.h"
 
 // Socket.IO v5 packets, as pure functions over bytes. User JSON is validated
 // but never re-encoded: events are split and built by slicing text.
@@ -34,8 +35,7 @@ struct Packet {
   friend bool operator==(const Packet&, const Packet&) = default;
 };
 
-// Limits that protect the parser from hostile input.
-inline constexpr size_t kMaxJsonDepth = 64;
+// Limits that protect the parser from hostile input (and kMaxJsonDepth).
 inline constexpr size_t kMaxAttachments = 1000;
 
 // Decodes and validates a packet sent by a client: the data must suit the type
