@@ -70,7 +70,7 @@ Session::PollBody Session::HandshakeBody() const {
   return Encode({TextFrame(OpenPacket(Transport::kPolling))});
 }
 
-Session::PollBody Session::Encode(const std::deque<Frame>& frames) const {
+Session::PollBody Session::Encode(const std::vector<Frame>& frames) const {
   PollBody body;
   size_t bytes = 0;
   for (const Frame& frame : frames) bytes += frame.data->size() + 8;

@@ -3,7 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <deque>
+#include <vector>
 #include <functional>
 #include <memory>
 #include <string>
@@ -135,7 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnPingTimer();
   // v3: the client pings; the session ends when none came in time.
   void ExpectClientPing();
-  PollBody Encode(const std::deque<Frame>& frames) const;
+  PollBody Encode(const std::vector<Frame>& frames) const;
   void FlushPolling();
   void End(std::string_view reason, bool client_initiated);
   void Finish();
@@ -151,7 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool awaiting_pong_ = false;
 
   // Long-polling state.
-  std::deque<Frame> queue_;
+  std::vector<Frame> queue_;
   size_t queued_bytes_ = 0;
   PollResponder pending_get_;
   int corked_ = 0;

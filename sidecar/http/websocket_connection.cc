@@ -11,7 +11,7 @@ namespace websocket = beast::websocket;
 
 WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_message_bytes,
                                          int protocol)
-    : websocket_(std::move(stream)), protocol_(protocol) {
+    : websocket_(stream.release_socket()), protocol_(protocol) {
   websocket_.read_message_max(max_message_bytes);
   // Engine.IO has its own heartbeat; this only bounds the close handshake.
   websocket::stream_base::timeout timeouts =
@@ -22,7 +22,6 @@ WebSocketConnection::WebSocketConnection(beast::tcp_stream stream, size_t max_me
 }
 
 void WebSocketConnection::Accept(Request request, std::string set_cookie, OpenCallback on_open) {
-  beast::get_lowest_layer(websocket_).expires_never();
   websocket_.set_option(websocket::stream_base::decorator(
       [set_cookie = std::move(set_cookie)](websocket::response_type& response) {
         response.set(beast::http::field::server, "socketio-sidecar");
@@ -41,9 +40,18 @@ void WebSocketConnection::Bind(std::weak_ptr<engineio::Session> session) {
   Read();
 }
 
+// Beast sizes the buffer before anything arrives: a whole TCP frame (1536
+// bytes) for async_read, on every idle connection. Between messages this reads
+// at most kFirstReadBytes, enough for most Socket.IO packets; the rest of a
+// larger message is read in TCP-frame steps.
+constexpr size_t kFirstReadBytes = 128;
+// A buffer that grew beyond this for a large message is released after it.
+constexpr size_t kKeptBufferBytes = 1024;
+
 void WebSocketConnection::Read() {
-  websocket_.async_read(
-      buffer_, beast::bind_front_handler(&WebSocketConnection::OnRead, shared_from_this()));
+  websocket_.async_read_some(
+      buffer_, buffer_.size() == 0 ? kFirstReadBytes : 0,
+      beast::bind_front_handler(&WebSocketConnection::OnRead, shared_from_this()));
 }
 
 void WebSocketConnection::OnRead(beast::error_code error, size_t) {
@@ -53,8 +61,10 @@ void WebSocketConnection::OnRead(beast::error_code error, size_t) {
     if (session) session->OnWebSocketClosed(this);
     return;
   }
+  if (!websocket_.is_message_done()) return Read();
   std::string data = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
+  if (buffer_.capacity() > kKeptBufferBytes) buffer_.shrink_to_fit();
   if (session) session->OnWebSocketFrame(this, std::move(data), websocket_.got_binary());
   if (!closed_) Read();
 }
@@ -88,7 +98,7 @@ void WebSocketConnection::OnWrite(beast::error_code error, size_t) {
     queue_.clear();
     queued_bytes_ = 0;
     closed_ = true;
-    beast::get_lowest_layer(websocket_).close();
+    CloseSocket();
     return;
   }
   if (!queue_.empty()) return Write();
@@ -104,9 +114,12 @@ void WebSocketConnection::Close() {
 void WebSocketConnection::Shutdown() {
   closed_ = true;
   websocket_.async_close(websocket::close_code::normal,
-                         [self = shared_from_this()](beast::error_code) {
-                           beast::get_lowest_layer(self->websocket_).close();
-                         });
+                         [self = shared_from_this()](beast::error_code) { self->CloseSocket(); });
+}
+
+void WebSocketConnection::CloseSocket() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(websocket_).close(ignored);
 }
 
 }  // namespace sidecar::http

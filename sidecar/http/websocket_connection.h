@@ -3,7 +3,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
+#include <boost/container/devector.hpp>
 #include <functional>
 #include <memory>
 
@@ -38,11 +38,18 @@ class WebSocketConnection : public engineio::WebSocketTransport,
   void Write();
   void OnWrite(boost::beast::error_code error, size_t bytes);
   void Shutdown();
+  void CloseSocket();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> websocket_;
+  // Idle connections dominate memory, so each holds as little as it can: the
+  // WebSocket runs on the bare socket (a tcp_stream adds a timer and a heap
+  // block; the WebSocket's own timer bounds the handshakes), without deflate
+  // support, reads into a buffer that is only as large as a message needs, and
+  // queues in a devector, which allocates nothing while empty (a deque does).
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket, /*deflateSupported=*/false>
+      websocket_;
   boost::beast::flat_buffer buffer_;
   std::weak_ptr<engineio::Session> session_;
-  std::deque<engineio::Frame> queue_;
+  boost::container::devector<engineio::Frame> queue_;
   size_t queued_bytes_ = 0;
   int protocol_;
   bool writing_ = false;

@@ -454,7 +454,8 @@ void Hub::Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n) {
 void Hub::Accept(Socket& socket) {
   Count(&runtime::ShardMetrics::connects_accepted);
   socket.connected = true;
-  if (socket.decision_timer) socket.decision_timer->cancel();
+  // Destroying the timer cancels its wait; a connected socket keeps no timer.
+  socket.decision_timer.reset();
   Index& index = rooms_[socket.nsp];
   index.Add(&socket);
   index.Join(&socket, socket.sid);
