@@ -47,9 +47,12 @@ struct Socket {
 class Client : public engineio::SessionHandler {
  public:
   Client(Hub& hub, engineio::Session& session, std::shared_ptr<const pb::Handshake> handshake)
-      : hub_(hub), session_(session), handshake_(std::move(handshake)), connect_timer_(hub.io_) {
-    connect_timer_.expires_after(hub.config_.connect_timeout);
-    connect_timer_.async_wait([weak = session.weak_from_this()](boost::system::error_code error) {
+      : hub_(hub),
+        session_(session),
+        handshake_(std::move(handshake)),
+        connect_timer_(std::make_unique<boost::asio::steady_timer>(hub.io_)) {
+    connect_timer_->expires_after(hub.config_.connect_timeout);
+    connect_timer_->async_wait([weak = session.weak_from_this()](boost::system::error_code error) {
       auto session = weak.lock();
       if (!session || error) return;
       Log(LogLevel::kDebug, "session ", session->sid(), ": no namespace connected in time");
@@ -57,10 +60,12 @@ class Client : public engineio::SessionHandler {
     });
   }
 
+  void StopConnectTimer() { connect_timer_.reset(); }
+
   // Socket.IO v4 clients are connected to `/` without asking.
   void OnOpen() override {
     if (!legacy()) return;
-    connect_timer_.cancel();
+    StopConnectTimer();
     hub_.Connect(*this, "/", "{}");
   }
 
@@ -95,7 +100,7 @@ class Client : public engineio::SessionHandler {
   }
 
   void OnClose(std::string_view reason) override {
-    connect_timer_.cancel();
+    StopConnectTimer();
     while (!sockets_.empty()) hub_.Remove(*sockets_.begin()->second, reason, false);
   }
 
@@ -149,7 +154,7 @@ class Client : public engineio::SessionHandler {
   void Dispatch(Packet packet, std::vector<std::string> attachments) {
     switch (packet.type) {
       case PacketType::kConnect: {
-        connect_timer_.cancel();
+        StopConnectTimer();
         if (legacy()) {
           NamespaceQuery query = SplitNamespaceQuery(packet.nsp);
           if (sockets_.contains(query.nsp)) return;
@@ -185,7 +190,9 @@ class Client : public engineio::SessionHandler {
   Hub& hub_;
   engineio::Session& session_;
   std::shared_ptr<const pb::Handshake> handshake_;
-  boost::asio::steady_timer connect_timer_;
+  // Destroyed (which cancels its wait) once a namespace connects: an idle
+  // connection keeps no timer but its session's ping timer.
+  std::unique_ptr<boost::asio::steady_timer> connect_timer_;
   std::optional<Packet> partial_;
   std::vector<std::string> attachments_;
   size_t partial_bytes_ = 0;  // of the partial packet and its attachments so far
