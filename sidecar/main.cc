@@ -34,6 +34,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   backend_config.always_connect = options.always_connect;
   backend_config.connect_decision_timeout_ms =
       static_cast<uint32_t>(options.connect_decision_timeout.count());
+  backend_config.backend_grace_period = options.backend_grace_period;
   sidecar::cluster::Router router(shards);
   sidecar::backend::BackendService backend_service(shards, router, backend_config);
 
@@ -44,6 +45,9 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
     hub_config.connect_timeout = options.connect_timeout;
     hub_config.connect_decision_timeout = options.connect_decision_timeout;
     hub_config.max_packet_bytes = options.max_http_buffer_size;
+    hub_config.backend_buffer_limit = options.backend_buffer_limit;
+    hub_config.backend_buffer_bytes = options.backend_buffer_bytes;
+    hub_config.backend_ack_timeout = options.backend_ack_timeout;
     hub_config.metrics = &shards.at(i).metrics;
     shards.at(i).hub = std::make_unique<sidecar::socketio::Hub>(shards.at(i).io, hub_config,
                                                                 backend_service.registry());

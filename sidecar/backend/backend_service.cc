@@ -1,5 +1,6 @@
 #include "sidecar/backend/backend_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <deque>
@@ -61,6 +62,7 @@ class BackendStream : public socketio::BackendLink {
   }
 
   bool HandlesNamespace(std::string_view nsp) const { return namespaces_.contains(nsp); }
+  const runtime::StringMap<runtime::StringSet>& namespaces() const { return namespaces_; }
 
   // Set once from Hello, before the stream is registered; read-only afterwards.
   void Declare(const pb::Hello& hello) {
@@ -119,14 +121,37 @@ std::shared_ptr<socketio::BackendLink> BackendRegistry::Pick(std::string_view ns
   return nullptr;
 }
 
+std::optional<std::chrono::steady_clock::time_point> BackendRegistry::GraceDeadline(
+    std::string_view nsp) const {
+  auto now = std::chrono::steady_clock::now();
+  std::shared_lock lock(mutex_);
+  for (const auto& stream : streams_) {
+    if (!stream->HandlesNamespace(nsp)) continue;
+    if (stream->alive()) return std::nullopt;
+    // Ended but not yet removed: its grace period is about to start.
+    return now + grace_period_;
+  }
+  auto it = orphaned_.find(nsp);
+  if (it == orphaned_.end() || it->second <= now) return std::nullopt;
+  return it->second;
+}
+
 void BackendRegistry::Add(std::shared_ptr<BackendStream> stream) {
   std::unique_lock lock(mutex_);
+  for (const auto& [nsp, events] : stream->namespaces()) orphaned_.erase(nsp);
   streams_.push_back(std::move(stream));
 }
 
 void BackendRegistry::Remove(const BackendStream* stream) {
   std::unique_lock lock(mutex_);
   std::erase_if(streams_, [stream](const auto& each) { return each.get() == stream; });
+  auto deadline = std::chrono::steady_clock::now() + grace_period_;
+  for (const auto& [nsp, events] : stream->namespaces()) {
+    bool served = std::any_of(streams_.begin(), streams_.end(), [&](const auto& each) {
+      return each->HandlesNamespace(nsp);
+    });
+    if (!served) orphaned_[nsp] = deadline;
+  }
 }
 
 size_t BackendRegistry::size() const {
@@ -166,6 +191,9 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
   void OnDone() override {
     stream_->Detach();
     service_.registry_.Remove(stream_.get());
+    // The shared pointer keeps the address from being reused while shards compare it.
+    service_.PostToAll(
+        [stream = stream_](socketio::Hub& hub) { hub.BackendDetached(stream.get()); });
     if (said_hello_) Log(LogLevel::kInfo, "backend ", stream_->name(), " detached");
     delete this;
   }
@@ -191,6 +219,7 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
     // Registered before the Welcome leaves: a backend that saw it may tell clients to connect.
     service_.registry_.Add(stream_);
     stream_->Send(std::move(welcome));
+    service_.PostToAll([](socketio::Hub& hub) { hub.BackendAttached(); });
     Log(LogLevel::kInfo, "backend ", hello.name(), " attached for ", hello.namespaces_size(),
         " namespace(s)");
     return grpc::Status::OK;
@@ -213,7 +242,16 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
 
 BackendService::BackendService(runtime::Shards& shards, cluster::Router& router,
                                BackendServiceConfig config)
-    : shards_(shards), router_(router), config_(config) {}
+    : shards_(shards), router_(router), config_(config), registry_(config.backend_grace_period) {}
+
+void BackendService::PostToAll(const std::function<void(socketio::Hub&)>& run) {
+  for (uint32_t i = 0; i < shards_.size(); ++i) {
+    runtime::Shard& shard = shards_.at(i);
+    boost::asio::post(shard.io, [&shard, run] {
+      if (shard.hub) run(*shard.hub);
+    });
+  }
+}
 
 grpc::ServerBidiReactor<pb::BackendMessage, pb::SidecarMessage>* BackendService::Attach(
     grpc::CallbackServerContext*) {

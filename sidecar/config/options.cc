@@ -58,6 +58,18 @@ ABSL_FLAG(double, connect_timeout, 45,
           "Seconds a client has after opening a session to connect to a namespace.");
 ABSL_FLAG(double, connect_decision_timeout, 5,
           "Seconds a backend has to accept or reject a connection.");
+ABSL_FLAG(double, backend_grace_period, 10,
+          "Seconds a namespace whose last backend went away waits for another: its sockets' "
+          "events and connects are held (see --backend_buffer_limit) and go to the next backend; "
+          "after it they are disconnected, or refused, with a reason.");
+ABSL_FLAG(uint64_t, backend_buffer_limit, 100,
+          "Messages one socket may have held for a backend (while none serves its namespace, "
+          "or unacked by its backend); a socket exceeding it is disconnected.");
+ABSL_FLAG(uint64_t, backend_buffer_bytes, 1000000,
+          "Bytes one socket may have held for a backend, as --backend_buffer_limit.");
+ABSL_FLAG(double, backend_ack_timeout, 30,
+          "Seconds the sidecar keeps a client event whose ack the backend owes, to deliver it "
+          "again to another backend should this one go away; then it is forgotten.");
 ABSL_FLAG(uint32_t, threads, 0, "IO threads; 0 for one per core.");
 ABSL_FLAG(std::string, static_dir, "", "Serve the files of this folder at / (e.g. a demo page).");
 ABSL_FLAG(bool, raw_engineio, false,
@@ -186,6 +198,10 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       {"connect_decision_timeout", absl::GetFlag(FLAGS_connect_decision_timeout),
        &options.connect_decision_timeout},
       {"drain_timeout", absl::GetFlag(FLAGS_drain_timeout), &options.drain_timeout},
+      {"backend_grace_period", absl::GetFlag(FLAGS_backend_grace_period),
+       &options.backend_grace_period},
+      {"backend_ack_timeout", absl::GetFlag(FLAGS_backend_ack_timeout),
+       &options.backend_ack_timeout},
   };
   for (const auto& duration : durations) {
     absl::StatusOr<std::chrono::milliseconds> value = Duration(duration.name, duration.seconds);
@@ -227,6 +243,12 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.raw_engineio = absl::GetFlag(FLAGS_raw_engineio);
   options.max_outbound_queue = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_queue));
   options.max_outbound_bytes = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_bytes));
+  options.backend_buffer_limit = std::max<uint64_t>(1, absl::GetFlag(FLAGS_backend_buffer_limit));
+  options.backend_buffer_bytes = absl::GetFlag(FLAGS_backend_buffer_bytes);
+  if (options.backend_buffer_bytes < options.max_http_buffer_size) {
+    return absl::InvalidArgumentError(
+        "backend_buffer_bytes must be at least max_http_buffer_size (one message)");
+  }
 
   options.redis_url = absl::GetFlag(FLAGS_redis_url);
   options.channel = absl::GetFlag(FLAGS_channel);

@@ -55,6 +55,10 @@ struct Options {
   std::vector<std::string> ready_namespaces;
   bool ready_requires_redis = true;
   std::chrono::milliseconds drain_timeout{20000};
+  std::chrono::milliseconds backend_grace_period{10000};
+  size_t backend_buffer_limit = 100;        // messages held per socket while no backend serves it
+  size_t backend_buffer_bytes = 1'000'000;  // and their size
+  std::chrono::milliseconds backend_ack_timeout{30000};
 };
 
 // Parses flags, each of which can also come from the environment as

@@ -89,6 +89,19 @@ std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool
   out.Sample("acks_total", sum(&M::acks_sent), R"(direction="out")");
   out.Family("ack_timeouts_total", "counter", "Server emits a client did not answer in time.");
   out.Sample("ack_timeouts_total", sum(&M::ack_timeouts));
+  out.Family("backend_buffered_total", "counter",
+             "Client messages held for a backend while none served their namespace.");
+  out.Sample("backend_buffered_total", sum(&M::events_buffered));
+  out.Family("backend_redelivered_total", "counter",
+             "Events delivered again to another backend: the one that went away owed their ack.");
+  out.Sample("backend_redelivered_total", sum(&M::events_redelivered));
+  out.Family("backend_abandoned_total", "counter",
+             "Sockets refused or disconnected because no backend took them within the grace "
+             "period, or their buffer for a backend was full.");
+  out.Sample("backend_abandoned_total", sum(&M::backend_abandoned));
+  out.Family("backend_ack_timeouts_total", "counter",
+             "Client events whose ack a backend still owed after --backend_ack_timeout.");
+  out.Sample("backend_ack_timeouts_total", sum(&M::backend_ack_timeouts));
   out.Family("draining", "gauge", "1 while a SIGTERM drain is in progress.");
   out.Sample("draining", draining ? 1 : 0);
 

@@ -40,6 +40,11 @@ struct alignas(64) ShardMetrics {
   Counter acks_received;    // client answers to server emits
   Counter acks_sent;        // backend answers to client emits
   Counter ack_timeouts;     // server emits a client did not answer in time
+  // Backend faults.
+  Counter events_buffered;       // client messages held while no backend served the namespace
+  Counter events_redelivered;    // events delivered again after their backend went away unacked
+  Counter backend_abandoned;     // sockets refused or disconnected: no backend in time, or full
+  Counter backend_ack_timeouts;  // client events a backend did not ack in time (forgotten)
 };
 
 }  // namespace sidecar::runtime

@@ -1,6 +1,8 @@
 #include "sidecar/socketio/hub.h"
 
 #include <algorithm>
+#include <deque>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +27,17 @@ std::string JsonString(std::string_view text) {
       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::string NoBackendMessage(std::string_view nsp) {
+  return absl::StrCat("no backend for namespace ", runtime::ToAbsl(nsp));
+}
+
+// A client event sent with an ack request that the backend has not answered.
+struct UnackedEvent {
+  pb::SidecarMessage message;
+  size_t bytes = 0;
+  std::chrono::steady_clock::time_point sent_at;
+};
+
 }  // namespace
 
 // One namespace of one client connection.
@@ -34,11 +47,20 @@ struct Socket {
   Client* client = nullptr;
   bool connected = false;
   std::string session_json = "{}";
+  // The CONNECT payload, for a backend that takes the socket over.
+  std::string auth_json;
+  // Null while the socket waits for a backend.
   std::shared_ptr<BackendLink> backend;
   absl::flat_hash_map<uint64_t, std::shared_ptr<CommandCollector>> pending_acks;
   uint64_t next_ack_id = 0;
-  // Client emits with an ack request that the backend has not answered yet.
-  size_t acks_owed = 0;
+  // No backend serves the namespace (within its grace period): what the socket
+  // sends is held here, in order, for the next one.
+  bool waiting = false;
+  std::deque<pb::SidecarMessage> buffered;
+  size_t buffered_bytes = 0;
+  // Events whose ack the backend owes, by ack id: delivered again if it goes away.
+  std::map<uint64_t, UnackedEvent> unacked;
+  size_t unacked_bytes = 0;
   std::unique_ptr<boost::asio::steady_timer> decision_timer;
 };
 
@@ -130,7 +152,7 @@ class Client : public engineio::SessionHandler {
 
   bool HasPendingWork() const override {
     for (const auto& [nsp, socket] : sockets_) {
-      if (socket->acks_owed > 0) return true;
+      if (!socket->unacked.empty() || !socket->buffered.empty()) return true;
     }
     return false;
   }
@@ -385,7 +407,7 @@ std::chrono::milliseconds AckTimeout(const pb::Emit& emit) {
 // --- Hub ---------------------------------------------------------------------
 
 Hub::Hub(boost::asio::io_context& io, HubConfig config, const BackendDirectory& backends)
-    : io_(io), config_(config), backends_(backends) {}
+    : io_(io), config_(config), backends_(backends), unacked_timer_(io) {}
 
 Hub::~Hub() = default;
 
@@ -413,13 +435,42 @@ std::vector<Socket*> Hub::Resolve(std::string_view nsp, const pb::Target& target
   return sockets;
 }
 
+namespace {
+
+pb::SidecarMessage ConnectMessage(const Socket& socket, Client& client) {
+  pb::SidecarMessage message;
+  auto* connect = message.mutable_connect();
+  connect->set_sid(socket.sid);
+  connect->set_namespace_(socket.nsp);
+  connect->set_auth_json(socket.auth_json);
+  client.CopyHandshake(connect->mutable_handshake());
+  connect->set_engine_sid(std::string(client.session().sid()));
+  return message;
+}
+
+pb::SidecarMessage AdoptedMessage(const Socket& socket, Client& client) {
+  pb::SidecarMessage message;
+  auto* adopted = message.mutable_adopted();
+  adopted->set_sid(socket.sid);
+  adopted->set_namespace_(socket.nsp);
+  adopted->set_auth_json(socket.auth_json);
+  client.CopyHandshake(adopted->mutable_handshake());
+  adopted->set_engine_sid(std::string(client.session().sid()));
+  adopted->set_session_json(socket.session_json);
+  return message;
+}
+
+}  // namespace
+
 void Hub::Connect(Client& client, std::string nsp, std::string auth_json) {
   // The ids socket.io-client 2.x gives its sockets (its socket.id), as the Node server does.
   std::string sid = !client.legacy() ? runtime::NewId(config_.shard)
                     : nsp == "/"     ? client.session().sid()
                                      : absl::StrCat(nsp, "#", client.session().sid());
   std::shared_ptr<BackendLink> backend = backends_.Pick(nsp, sid);
-  if (!backend) {
+  std::optional<std::chrono::steady_clock::time_point> grace;
+  if (!backend) grace = backends_.GraceDeadline(nsp);
+  if (!backend && !grace) {
     client.Send(
         Packet{PacketType::kConnectError, nsp, std::nullopt, 0,
                client.legacy() ? R"("Invalid namespace")" : R"({"message":"Invalid namespace"})"});
@@ -431,32 +482,38 @@ void Hub::Connect(Client& client, std::string nsp, std::string auth_json) {
   socket.nsp = nsp;
   socket.client = &client;
   socket.backend = backend;
+  socket.auth_json = std::move(auth_json);
   client.sockets_[nsp] = std::move(owned);
   sockets_[sid] = &socket;
 
-  pb::SidecarMessage message;
-  auto* connect = message.mutable_connect();
-  connect->set_sid(sid);
-  connect->set_namespace_(nsp);
-  connect->set_auth_json(std::move(auth_json));
-  client.CopyHandshake(connect->mutable_handshake());
-  connect->set_engine_sid(client.session().sid());
-
-  if (config_.always_connect) {
-    Accept(socket);
-    backend->Send(std::move(message));
+  if (config_.always_connect) Accept(socket);
+  if (!backend) {
+    // The namespace's backends went away moments ago: the connect waits for the next one.
+    Count(&runtime::ShardMetrics::events_buffered);
+    socket.waiting = true;
+    waiting_.insert(&socket);
+    socket.buffered.push_back(ConnectMessage(socket, client));
+    WatchGrace(socket.nsp, *grace);
     return;
   }
-  backend->Send(std::move(message));
-  socket.decision_timer = std::make_unique<boost::asio::steady_timer>(io_);
+  backend->Send(ConnectMessage(socket, client));
+  if (!config_.always_connect) StartDecisionTimer(socket);
+}
+
+void Hub::StartDecisionTimer(Socket& socket) {
+  if (!socket.decision_timer) {
+    socket.decision_timer = std::make_unique<boost::asio::steady_timer>(io_);
+  }
   socket.decision_timer->expires_after(config_.connect_decision_timeout);
-  socket.decision_timer->async_wait([this, sid, nsp](boost::system::error_code error) {
-    if (error) return;
-    Socket* socket = Find(sid, nsp);
-    if (socket == nullptr || socket->connected) return;
-    Log(LogLevel::kWarning, "backend did not decide on connection ", sid, " to ", nsp, " in time");
-    Reject(*socket, "Connection rejected by server", R"({"reason":"backend timeout"})");
-  });
+  socket.decision_timer->async_wait(
+      [this, sid = socket.sid, nsp = socket.nsp](boost::system::error_code error) {
+        if (error) return;
+        Socket* socket = Find(sid, nsp);
+        if (socket == nullptr || socket->connected || socket->waiting) return;
+        Log(LogLevel::kWarning, "backend did not decide on connection ", sid, " to ", nsp,
+            " in time");
+        Reject(*socket, "Connection rejected by server", R"({"reason":"backend timeout"})");
+      });
 }
 
 void Hub::Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n) {
@@ -492,6 +549,8 @@ void Hub::Reject(Socket& socket, std::string_view message, std::string_view data
   Client& client = *socket.client;
   std::string nsp = socket.nsp;
   client.Send(Packet{PacketType::kConnectError, nsp, std::nullopt, 0, std::move(payload)});
+  waiting_.erase(&socket);
+  unacked_count_ -= socket.unacked.size();
   sockets_.erase(socket.sid);
   client.sockets_.erase(nsp);
 }
@@ -518,6 +577,8 @@ void Hub::Remove(Socket& socket, std::string_view reason, bool tell_client) {
     disconnected->set_session_json(socket.session_json);
     socket.backend->Send(std::move(message));
   }
+  waiting_.erase(&socket);
+  unacked_count_ -= socket.unacked.size();
   sockets_.erase(socket.sid);
   Client& client = *socket.client;
   client.sockets_.erase(std::string(socket.nsp));  // destroys the socket
@@ -532,13 +593,9 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
         "; dropped");
     return;
   }
-  if (!socket.backend || !socket.backend->alive())
-    socket.backend = backends_.Pick(socket.nsp, socket.sid);
-  if (!socket.backend) {
-    Log(LogLevel::kWarning, "no backend for ", socket.nsp, "; event ", parts->name, " dropped");
-    return;
-  }
-  if (!socket.backend->HandlesEvent(socket.nsp, parts->name)) return;
+  if (!socket.waiting && !(socket.backend && socket.backend->alive()) && !Repin(socket)) return;
+  // A waiting socket holds every event; the backend that takes it filters them.
+  if (!socket.waiting && !socket.backend->HandlesEvent(socket.nsp, parts->name)) return;
   pb::SidecarMessage message;
   auto* event = message.mutable_event();
   event->set_sid(socket.sid);
@@ -550,8 +607,182 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
   if (id.has_value()) event->set_ack_id(*id);
   event->set_session_json(socket.session_json);
   Count(&runtime::ShardMetrics::events_received);
-  if (id.has_value()) ++socket.acks_owed;
+  ToBackend(socket, std::move(message));
+}
+
+bool Hub::ToBackend(Socket& socket, pb::SidecarMessage message) {
+  size_t bytes = message.ByteSizeLong();
+  if (socket.waiting) {
+    if (socket.buffered.size() >= config_.backend_buffer_limit ||
+        socket.buffered_bytes + bytes > config_.backend_buffer_bytes) {
+      Abandon(socket, absl::StrCat("buffer for a backend full (", socket.buffered.size(),
+                                   " messages, ", socket.buffered_bytes, " bytes)"));
+      return false;
+    }
+    Count(&runtime::ShardMetrics::events_buffered);
+    socket.buffered_bytes += bytes;
+    socket.buffered.push_back(std::move(message));
+    return true;
+  }
+  if (message.has_event() && message.event().has_ack_id()) {
+    // Kept to deliver again should the backend go away before acking; bounded
+    // like the buffer: past the bound the oldest is no longer kept.
+    while (!socket.unacked.empty() &&
+           (socket.unacked.size() >= config_.backend_buffer_limit ||
+            socket.unacked_bytes + bytes > config_.backend_buffer_bytes)) {
+      auto oldest = socket.unacked.begin();
+      Log(LogLevel::kWarning, "socket ", socket.sid, ": backend owes ", socket.unacked.size(),
+          " acks; event with ack id ", oldest->first, " no longer kept for redelivery");
+      socket.unacked_bytes -= oldest->second.bytes;
+      socket.unacked.erase(oldest);
+      --unacked_count_;
+    }
+    UnackedEvent& kept = socket.unacked[message.event().ack_id()];
+    kept = UnackedEvent{message, bytes, std::chrono::steady_clock::now()};
+    socket.unacked_bytes += bytes;
+    ++unacked_count_;
+    ArmUnackedTimer();
+  }
   socket.backend->Send(std::move(message));
+  return true;
+}
+
+bool Hub::Repin(Socket& socket) {
+  // Events the backend that went away still owed acks for go first, in order.
+  for (auto it = socket.unacked.rbegin(); it != socket.unacked.rend(); ++it) {
+    Count(&runtime::ShardMetrics::events_redelivered);
+    socket.buffered_bytes += it->second.bytes;
+    socket.buffered.push_front(std::move(it->second.message));
+  }
+  unacked_count_ -= socket.unacked.size();
+  socket.unacked.clear();
+  socket.unacked_bytes = 0;
+  if (socket.decision_timer) socket.decision_timer->cancel();
+  socket.backend = nullptr;
+  if (std::shared_ptr<BackendLink> backend = backends_.Pick(socket.nsp, socket.sid)) {
+    Deliver(socket, std::move(backend));
+    return true;
+  }
+  if (std::optional<std::chrono::steady_clock::time_point> deadline =
+          backends_.GraceDeadline(socket.nsp)) {
+    socket.waiting = true;
+    waiting_.insert(&socket);
+    WatchGrace(socket.nsp, *deadline);
+    return true;
+  }
+  Abandon(socket, NoBackendMessage(socket.nsp));
+  return false;
+}
+
+void Hub::Deliver(Socket& socket, std::shared_ptr<BackendLink> backend) {
+  socket.backend = std::move(backend);
+  socket.waiting = false;
+  waiting_.erase(&socket);
+  std::deque<pb::SidecarMessage> held = std::exchange(socket.buffered, {});
+  socket.buffered_bytes = 0;
+  // The new backend hears of the socket first: its connect if that was held,
+  // else an adoption, or the connect a gone backend never decided on.
+  if (!held.empty() && held.front().has_connect()) {
+    socket.backend->Send(std::move(held.front()));
+    held.pop_front();
+  } else if (socket.connected) {
+    socket.backend->Send(AdoptedMessage(socket, *socket.client));
+  } else {
+    socket.backend->Send(ConnectMessage(socket, *socket.client));
+  }
+  if (!socket.connected) StartDecisionTimer(socket);
+  for (pb::SidecarMessage& message : held) {
+    if (message.has_event()) {
+      if (!socket.backend->HandlesEvent(socket.nsp, message.event().event())) continue;
+      message.mutable_event()->set_session_json(socket.session_json);
+    }
+    ToBackend(socket, std::move(message));
+  }
+}
+
+void Hub::WatchGrace(const std::string& nsp, std::chrono::steady_clock::time_point deadline) {
+  std::unique_ptr<boost::asio::steady_timer>& timer = grace_timers_[nsp];
+  // An armed timer for an earlier deadline checks again when it fires.
+  if (timer) return;
+  timer = std::make_unique<boost::asio::steady_timer>(io_, deadline);
+  timer->async_wait([this, nsp](boost::system::error_code error) {
+    if (!error) OnGraceTimer(nsp);
+  });
+}
+
+void Hub::OnGraceTimer(const std::string& nsp) {
+  grace_timers_.erase(nsp);
+  std::vector<Socket*> sockets;
+  for (Socket* socket : waiting_) {
+    if (socket->nsp == nsp) sockets.push_back(socket);
+  }
+  std::optional<std::chrono::steady_clock::time_point> deadline = backends_.GraceDeadline(nsp);
+  for (Socket* socket : sockets) {
+    if (std::shared_ptr<BackendLink> backend = backends_.Pick(nsp, socket->sid)) {
+      Deliver(*socket, std::move(backend));
+    } else if (deadline) {
+      WatchGrace(nsp, *deadline);  // a backend came and went meanwhile
+    } else {
+      Abandon(*socket, NoBackendMessage(nsp));
+    }
+  }
+}
+
+void Hub::Abandon(Socket& socket, std::string_view why) {
+  Count(&runtime::ShardMetrics::backend_abandoned);
+  Log(LogLevel::kWarning, "socket ", socket.sid, " in ", socket.nsp, ": ", why,
+      socket.connected ? "; disconnecting it" : "; refusing its connection");
+  if (socket.connected) {
+    Remove(socket, "server namespace disconnect", true);
+  } else {
+    Reject(socket, why, "");
+  }
+}
+
+void Hub::BackendAttached() {
+  std::vector<std::pair<Socket*, std::shared_ptr<BackendLink>>> ready;
+  for (Socket* socket : waiting_) {
+    if (auto backend = backends_.Pick(socket->nsp, socket->sid)) ready.emplace_back(socket, backend);
+  }
+  for (auto& [socket, backend] : ready) Deliver(*socket, std::move(backend));
+}
+
+void Hub::BackendDetached(const BackendLink* link) {
+  std::vector<std::string> sids;
+  for (const auto& [sid, socket] : sockets_) {
+    if (socket->backend.get() == link) sids.push_back(sid);
+  }
+  for (const std::string& sid : sids) {
+    auto it = sockets_.find(sid);
+    if (it != sockets_.end()) Repin(*it->second);
+  }
+}
+
+void Hub::ArmUnackedTimer() {
+  if (unacked_timer_armed_ || unacked_count_ == 0) return;
+  unacked_timer_armed_ = true;
+  unacked_timer_.expires_after(
+      std::max<std::chrono::milliseconds>(config_.backend_ack_timeout / 4, std::chrono::milliseconds(50)));
+  unacked_timer_.async_wait([this](boost::system::error_code error) {
+    unacked_timer_armed_ = false;
+    if (!error) SweepUnacked();
+  });
+}
+
+void Hub::SweepUnacked() {
+  auto expired_before = std::chrono::steady_clock::now() - config_.backend_ack_timeout;
+  for (const auto& [sid, socket] : sockets_) {
+    std::erase_if(socket->unacked, [&](const auto& entry) {
+      if (entry.second.sent_at > expired_before) return false;
+      Log(LogLevel::kWarning, "socket ", sid, ": backend did not ack event with ack id ",
+          entry.first, " in time; forgotten");
+      Count(&runtime::ShardMetrics::backend_ack_timeouts);
+      socket->unacked_bytes -= entry.second.bytes;
+      --unacked_count_;
+      return true;
+    });
+  }
+  ArmUnackedTimer();
 }
 
 void Hub::OnClientAck(Socket& socket, uint64_t id, std::string data,
@@ -632,7 +863,11 @@ void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& co
 void Hub::Ack(const pb::Ack& ack) {
   Socket* socket = Find(ack.sid(), ack.namespace_());
   if (socket == nullptr || !socket->connected) return;
-  if (socket->acks_owed > 0) --socket->acks_owed;
+  if (auto owed = socket->unacked.find(ack.ack_id()); owed != socket->unacked.end()) {
+    socket->unacked_bytes -= owed->second.bytes;
+    socket->unacked.erase(owed);
+    --unacked_count_;
+  }
   Count(&runtime::ShardMetrics::acks_sent);
   std::vector<std::shared_ptr<const std::string>> attachments;
   for (const std::string& binary : ack.args().binary()) {

@@ -44,6 +44,10 @@ class BackendDirectory {
   // The backend a socket is pinned to: chosen by sid among the live backends
   // that declared the namespace; null when there is none.
   virtual std::shared_ptr<BackendLink> Pick(std::string_view nsp, std::string_view sid) const = 0;
+  // When no live backend serves `nsp` but one did until less than the grace
+  // period ago: when that grace period ends. Otherwise nullopt.
+  virtual std::optional<std::chrono::steady_clock::time_point> GraceDeadline(
+      std::string_view nsp) const = 0;
 };
 
 // Where the result of one command goes: a backend stream, an Admin call, or
@@ -139,6 +143,12 @@ struct HubConfig {
   // Largest packet a client may send, its binary attachments included (max_http_buffer_size):
   // each Engine.IO message is bounded, but a packet may announce a thousand of them.
   size_t max_packet_bytes = 1'000'000;
+  // What one socket may hold while it waits for a backend (events, and copies
+  // of events whose ack the backend still owes): a count and a byte size.
+  size_t backend_buffer_limit = 100;
+  size_t backend_buffer_bytes = 1'000'000;
+  // How long the sidecar remembers an event whose ack the backend owes.
+  std::chrono::milliseconds backend_ack_timeout{30000};
   // The shard's counters; null in tests.
   runtime::ShardMetrics* metrics = nullptr;
 };
@@ -178,6 +188,12 @@ class Hub {
   void Stats(size_t clients, size_t websocket_clients,
              const std::shared_ptr<CommandCollector>& collector);
 
+  // A backend attached: sockets waiting for one for its namespaces get it.
+  void BackendAttached();
+  // A backend stream ended: its sockets move to another backend for their
+  // namespace, or wait for one for the grace period.
+  void BackendDetached(const BackendLink* link);
+
   size_t socket_count() const { return sockets_.size(); }
 
  private:
@@ -206,11 +222,36 @@ class Hub {
   void OnClientAck(Socket& socket, uint64_t id, std::string data,
                    std::vector<std::string> attachments);
 
+  // Sends a message for the socket to its backend, or holds it while the
+  // socket waits for one; false when the socket was dropped for overflowing.
+  bool ToBackend(Socket& socket, pb::SidecarMessage message);
+  // The socket's backend is gone: picks another (which hears of the socket and
+  // gets the events it was owed), or makes the socket wait, or gives up on it
+  // (false: the socket is gone).
+  bool Repin(Socket& socket);
+  // Hands a waiting socket to `backend`: its connect or adoption, then what it held.
+  void Deliver(Socket& socket, std::shared_ptr<BackendLink> backend);
+  void StartDecisionTimer(Socket& socket);
+  // Arms the shard's timer for the end of `nsp`'s grace period.
+  void WatchGrace(const std::string& nsp, std::chrono::steady_clock::time_point deadline);
+  void OnGraceTimer(const std::string& nsp);
+  // Gives up on a socket no backend took: CONNECT_ERROR or DISCONNECT.
+  void Abandon(Socket& socket, std::string_view why);
+  void ArmUnackedTimer();
+  void SweepUnacked();
+
   boost::asio::io_context& io_;
   HubConfig config_;
   const BackendDirectory& backends_;
   runtime::StringMap<Socket*> sockets_;
   runtime::StringMap<Index> rooms_;
+  // Sockets waiting for a backend, and one timer per namespace for the end of its grace period.
+  absl::flat_hash_set<Socket*> waiting_;
+  runtime::StringMap<std::unique_ptr<boost::asio::steady_timer>> grace_timers_;
+  // Events the backends owe acks for, over all sockets, and the timer forgetting old ones.
+  size_t unacked_count_ = 0;
+  boost::asio::steady_timer unacked_timer_;
+  bool unacked_timer_armed_ = false;
 };
 
 }  // namespace sidecar::socketio

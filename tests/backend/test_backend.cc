@@ -1,7 +1,8 @@
 // A backend for the sidecar's end-to-end tests and the official conformance
 // suites, written against the raw proto (no SDK), one handler per event.
 //
-//   test_backend --sidecar=127.0.0.1:50051 --mode=conformance|e2e
+//   test_backend --sidecar=127.0.0.1:50051 --mode=conformance|e2e [--name=NAME]
+//                [--unresponsive=connects|events]
 //
 // Prints "attached" on stdout once the sidecar welcomed it; reconnects if the
 // stream ends.
@@ -27,6 +28,11 @@
 //   disconnect_me server-side disconnect of the sender
 //   bad_emit      an Emit with invalid JSON; the sidecar's error comes back as "command_error"
 //   disconnects   acked with [[sid, namespace, reason], ...] seen so far
+//   whoami        acked with one array [name, how this backend learnt of the socket: "connect",
+//                 "adopted" or "unknown"]
+//
+// --name names the backend in Hello (default "e2e"); --unresponsive makes it a
+// backend that never answers Connects, or never answers events.
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -59,12 +65,13 @@ class Backend {
  public:
   using Stream = grpc::ClientReaderWriter<pb::BackendMessage, pb::SidecarMessage>;
 
-  explicit Backend(bool conformance) : conformance_(conformance) {}
+  Backend(bool conformance, std::string name, std::string unresponsive)
+      : conformance_(conformance), name_(std::move(name)), unresponsive_(std::move(unresponsive)) {}
 
   void Serve(Stream& stream) {
     stream_ = &stream;
     pb::BackendMessage hello;
-    hello.mutable_hello()->set_name(conformance_ ? "conformance" : "e2e");
+    hello.mutable_hello()->set_name(conformance_ ? "conformance" : name_);
     for (const char* nsp : conformance_ ? std::vector<const char*>{"/", "/custom"}
                                         : std::vector<const char*>{"/", "/chat", "/private"}) {
       hello.mutable_hello()->add_namespaces()->set_namespace_(nsp);
@@ -76,10 +83,19 @@ class Backend {
         case pb::SidecarMessage::kWelcome:
           std::cout << "attached" << std::endl;
           break;
-        case pb::SidecarMessage::kConnect:
-          OnConnect(in.connect());
+        case pb::SidecarMessage::kConnect: {
+          std::lock_guard lock(mutex_);
+          learnt_[in.connect().sid()] = "connect";
+        }
+          if (unresponsive_ != "connects") OnConnect(in.connect());
           break;
+        case pb::SidecarMessage::kAdopted: {
+          std::lock_guard lock(mutex_);
+          learnt_[in.adopted().sid()] = "adopted";
+          break;
+        }
         case pb::SidecarMessage::kEvent:
+          if (unresponsive_ == "events") break;
           conformance_ ? OnConformanceEvent(in.event()) : OnEvent(in.event());
           break;
         case pb::SidecarMessage::kClientAck:
@@ -361,6 +377,13 @@ class Backend {
         Emit(nsp, "command_error", Json::array({result->message()}).dump(), ToSid(sid));
       });
       Emit(nsp, "anything", "[1,", ToSid(sid), id);
+    } else if (name == "whoami") {
+      std::string learnt = "unknown";
+      {
+        std::lock_guard lock(mutex_);
+        if (auto it = learnt_.find(event.sid()); it != learnt_.end()) learnt = it->second;
+      }
+      AckWith(event, Json::array({Json::array({name_, learnt})}).dump());
     } else if (name == "disconnects") {
       Json list = Json::array();
       {
@@ -372,6 +395,9 @@ class Backend {
   }
 
   bool conformance_;
+  std::string name_;
+  std::string unresponsive_;
+  std::map<std::string, std::string> learnt_;  // sid -> "connect" or "adopted"
   Stream* stream_ = nullptr;
   std::mutex write_mutex_;
   std::mutex mutex_;
@@ -388,7 +414,8 @@ int main(int argc, char** argv) {
   bool conformance = Flag(argc, argv, "mode", "e2e") == "conformance";
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   auto stub = pb::Backend::NewStub(channel);
-  Backend backend(conformance);
+  Backend backend(conformance, Flag(argc, argv, "name", "e2e"),
+                  Flag(argc, argv, "unresponsive", ""));
   while (true) {
     grpc::ClientContext context;
     auto stream = stub->Attach(&context);

@@ -89,6 +89,25 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
   };
 }
 
+// Starts another tests/backend/test_backend (e.g. --name=B, --unresponsive=events) attached to
+// `grpcAddress`; resolves with the child once it has attached. Its stderr goes to `logs`.
+export async function startBackend(grpcAddress, args = [], logs = []) {
+  const child = spawn(testBackendBin, ["--mode=e2e", `--sidecar=${grpcAddress}`, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stderr.on("data", (d) => logs.push(`[backend ${args.join(" ")}] ${d}`));
+  await waitForLine(child, "attached", "test_backend");
+  return child;
+}
+
+// Kills a child with `signal` and resolves once it has exited.
+export function kill(child, signal = "SIGKILL") {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill(signal);
+  return exited;
+}
+
 let goBinDir;
 
 // Builds a Go main package of examples/go (e.g. "demo") into a temporary folder, once per

@@ -1,0 +1,156 @@
+// Faults survived with nothing lost that was promised: backends that die or never answer.
+// Each test starts a sidecar without a backend and attaches test backends it can kill.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { connect, kill, next, startBackend, startStack } from "./harness.mjs";
+
+async function metric(opsUrl, name) {
+  const body = await (await fetch(`${opsUrl}/metrics`)).text();
+  const line = body.split("\n").find((l) => l.startsWith(`socketio_sidecar_${name} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+// Polls a metric until it reaches `value` (the sidecar's own timer decides when).
+async function metricReaches(opsUrl, name, value) {
+  for (;;) {
+    if ((await metric(opsUrl, name)) >= value) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function withStack(flags, body) {
+  const stack = await startStack(flags, { backend: false });
+  const children = [];
+  const backend = async (...args) => {
+    const child = await startBackend(stack.grpcAddress, args, stack.logs);
+    children.push(child);
+    return child;
+  };
+  try {
+    await body(stack, backend);
+  } catch (error) {
+    error.message += `\n${stack.logs.join("")}`;
+    throw error;
+  } finally {
+    for (const child of children) await kill(child, "SIGTERM");
+    await stack.stop();
+  }
+}
+
+const ask = (socket, ...args) => socket.timeout(10000).emitWithAck(...args);
+
+describe("a backend stream that dies", () => {
+  test("moves its sockets to another backend, which is told of them before their next event", async () => {
+    await withStack([], async (stack, backend) => {
+      const backends = { A: await backend("--name=A"), B: await backend("--name=B") };
+      const clients = [];
+      for (let i = 0; i < 6; i++) clients.push(await connect(stack.url, { transports: ["websocket"] }));
+      const owners = await Promise.all(clients.map((socket) => ask(socket, "whoami")));
+      for (const [, learnt] of owners) assert.equal(learnt, "connect");
+      const victim = owners[0][0];
+      await kill(backends[victim]);
+      const survivor = victim === "A" ? "B" : "A";
+      for (const [i, socket] of clients.entries()) {
+        const [name, learnt] = await ask(socket, "whoami");
+        assert.equal(name, survivor);
+        assert.equal(learnt, owners[i][0] === victim ? "adopted" : "connect");
+        assert.equal(socket.connected, true);
+      }
+      clients.forEach((socket) => socket.close());
+    });
+  });
+
+  test("with no backend left: events wait in order for the next one; those the dead one owed an ack for go again first", async () => {
+    await withStack(["--backend_grace_period=20"], async (stack, backend) => {
+      const mute = await backend("--name=mute", "--unresponsive=events");
+      const socket = await connect(stack.url, { transports: ["polling"] });
+      const owed = ask(socket, "whoami"); // the mute backend never answers it
+      await metricReaches(stack.opsUrl, 'events_total{direction="in"}', 1);
+      await kill(mute);
+      await metricReaches(stack.opsUrl, "backend_streams", 0);
+      const later = [1, 2, 3].map((n) => ask(socket, "ack", n));
+      await metricReaches(stack.opsUrl, "backend_buffered_total", 3);
+      const order = [];
+      owed.then(() => order.push("whoami"));
+      later.forEach((answer, i) => answer.then(() => order.push(i + 1)));
+      await backend("--name=next");
+      assert.deepEqual(await owed, ["next", "adopted"]);
+      assert.deepEqual(await Promise.all(later), [1, 2, 3]);
+      assert.deepEqual(order, ["whoami", 1, 2, 3]);
+      assert.equal(await metric(stack.opsUrl, "backend_redelivered_total"), 1);
+      socket.close();
+    });
+  });
+
+  test("with no backend left: a new connection waits for the next backend", async () => {
+    await withStack(["--backend_grace_period=20"], async (stack, backend) => {
+      await kill(await backend());
+      await metricReaches(stack.opsUrl, "backend_streams", 0);
+      const pending = connect(stack.url, { transports: ["websocket"], timeout: 20000 });
+      await metricReaches(stack.opsUrl, "backend_buffered_total", 1);
+      await backend("--name=late");
+      const socket = await pending;
+      assert.deepEqual(await ask(socket, "whoami"), ["late", "connect"]);
+      socket.close();
+    });
+  });
+
+  test("when the grace period ends with no backend: sockets are disconnected by the server, pending connects refused with a reason", async () => {
+    await withStack(["--backend_grace_period=1"], async (stack, backend) => {
+      const first = await backend();
+      const socket = await connect(stack.url, { transports: ["websocket"] });
+      const disconnected = next(socket, "disconnect", 10000);
+      await kill(first);
+      await metricReaches(stack.opsUrl, "backend_streams", 0);
+      const refused = connect(stack.url, { transports: ["websocket"], timeout: 10000 }).then(
+        () => assert.fail("connected with no backend"),
+        (error) => error,
+      );
+      assert.deepEqual(await disconnected, ["io server disconnect", undefined]);
+      assert.equal((await refused).message, "no backend for namespace /");
+      assert.equal(await metric(stack.opsUrl, "backend_abandoned_total"), 2);
+      // After the grace period the namespace is unknown again.
+      const unknown = await connect(stack.url, { transports: ["websocket"] }).catch((error) => error);
+      assert.equal(unknown.message, "Invalid namespace");
+    });
+  });
+
+  test("a socket whose held events exceed --backend_buffer_limit is disconnected, not silently trimmed", async () => {
+    await withStack(["--backend_grace_period=20", "--backend_buffer_limit=3"], async (stack, backend) => {
+      const first = await backend();
+      const socket = await connect(stack.url, { transports: ["websocket"] });
+      const other = await connect(stack.url, { transports: ["websocket"] });
+      const disconnected = next(socket, "disconnect", 10000);
+      await kill(first);
+      await metricReaches(stack.opsUrl, "backend_streams", 0);
+      for (let i = 0; i < 4; i++) socket.emit("echo", i);
+      assert.deepEqual(await disconnected, ["io server disconnect", undefined]);
+      // The other socket kept its place and is served by the next backend.
+      const answer = ask(other, "ack", "still here");
+      await backend();
+      assert.equal(await answer, "still here");
+      other.close();
+    });
+  });
+});
+
+describe("a backend that never answers", () => {
+  test("a connect it never decides on is refused with a CONNECT_ERROR after --connect_decision_timeout", async () => {
+    await withStack(["--connect_decision_timeout=0.5"], async (stack, backend) => {
+      await backend("--unresponsive=connects");
+      const error = await connect(stack.url, { transports: ["websocket"] }).catch((e) => e);
+      assert.equal(error.message, "Connection rejected by server");
+      assert.deepEqual(error.data, { reason: "backend timeout" });
+    });
+  });
+
+  test("an event it never acks is forgotten after --backend_ack_timeout, so the drain does not wait for it", async () => {
+    await withStack(["--backend_ack_timeout=0.3"], async (stack, backend) => {
+      await backend("--unresponsive=events");
+      const socket = await connect(stack.url, { transports: ["websocket"] });
+      socket.timeout(60000).emit("whoami", () => {});
+      await metricReaches(stack.opsUrl, "backend_ack_timeouts_total", 1);
+      socket.close();
+    });
+  });
+});
