@@ -406,6 +406,19 @@ void Server::Dispatch(const std::shared_ptr<Attachment>& attachment, Message mes
       });
       return;
     }
+    case Message::kAdopted: {
+      // Its previous backend went away: the socket is served here without a connect handler.
+      // Known before the socket's next event is dispatched, which follows on the stream.
+      const pb::Adopted& adopted = message.adopted();
+      auto info = std::make_shared<const ConnectionInfo>(
+          ConnectionInfo{ToHandshake(adopted.handshake()), ParseObject(adopted.auth_json())});
+      {
+        std::lock_guard lock(mutex_);
+        connections_[adopted.sid()] = Connection{info, std::nullopt, false};
+      }
+      link.Processed();
+      return;
+    }
     case Message::kClientAck:
     case Message::kCommandResult: {
       uint64_t id = message.has_client_ack() ? message.client_ack().request_id()

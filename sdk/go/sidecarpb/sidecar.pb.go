@@ -227,7 +227,8 @@ type Handshake struct {
 	IssuedUnixMs int64 `protobuf:"varint,5,opt,name=issued_unix_ms,json=issuedUnixMs,proto3" json:"issued_unix_ms,omitempty"`
 	// The transport the session opened with: "polling" or "websocket".
 	Transport string `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"`
-	// Engine.IO protocol revision of the client (4 for socket.io-client 3.x/4.x).
+	// Engine.IO protocol revision of the client: 4 for socket.io-client 3.x/4.x, 3 for
+	// 1.x/2.x (served with --allow_eio3; they speak Socket.IO protocol v4).
 	Eio           int32 `protobuf:"varint,7,opt,name=eio,proto3" json:"eio,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1387,6 +1388,7 @@ type SidecarMessage struct {
 	//	*SidecarMessage_ClientAck
 	//	*SidecarMessage_Disconnected
 	//	*SidecarMessage_CommandResult
+	//	*SidecarMessage_Adopted
 	Kind          isSidecarMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1483,6 +1485,15 @@ func (x *SidecarMessage) GetCommandResult() *CommandResult {
 	return nil
 }
 
+func (x *SidecarMessage) GetAdopted() *Adopted {
+	if x != nil {
+		if x, ok := x.Kind.(*SidecarMessage_Adopted); ok {
+			return x.Adopted
+		}
+	}
+	return nil
+}
+
 type isSidecarMessage_Kind interface {
 	isSidecarMessage_Kind()
 }
@@ -1511,6 +1522,10 @@ type SidecarMessage_CommandResult struct {
 	CommandResult *CommandResult `protobuf:"bytes,6,opt,name=command_result,json=commandResult,proto3,oneof"`
 }
 
+type SidecarMessage_Adopted struct {
+	Adopted *Adopted `protobuf:"bytes,7,opt,name=adopted,proto3,oneof"`
+}
+
 func (*SidecarMessage_Welcome) isSidecarMessage_Kind() {}
 
 func (*SidecarMessage_Connect) isSidecarMessage_Kind() {}
@@ -1522,6 +1537,8 @@ func (*SidecarMessage_ClientAck) isSidecarMessage_Kind() {}
 func (*SidecarMessage_Disconnected) isSidecarMessage_Kind() {}
 
 func (*SidecarMessage_CommandResult) isSidecarMessage_Kind() {}
+
+func (*SidecarMessage_Adopted) isSidecarMessage_Kind() {}
 
 // First message on a stream, after a valid Hello.
 type Welcome struct {
@@ -1666,6 +1683,97 @@ func (x *Connect) GetEngineSid() string {
 	return ""
 }
 
+// A socket accepted earlier moved to this backend because the backend serving
+// it went away (its stream ended). Sent before the socket's first event here;
+// it needs no ConnectDecision and the connect handler does not run again.
+// Events whose ack the previous backend still owed are then delivered again,
+// in their order, before newer ones (at-least-once).
+type Adopted struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Sid       string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	Namespace string                 `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The CONNECT payload the socket connected with; `{}` when absent.
+	AuthJson  []byte     `protobuf:"bytes,3,opt,name=auth_json,json=authJson,proto3" json:"auth_json,omitempty"`
+	Handshake *Handshake `protobuf:"bytes,4,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	EngineSid string     `protobuf:"bytes,5,opt,name=engine_sid,json=engineSid,proto3" json:"engine_sid,omitempty"`
+	// The socket's session JSON (`{}` when unset).
+	SessionJson   []byte `protobuf:"bytes,6,opt,name=session_json,json=sessionJson,proto3" json:"session_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Adopted) Reset() {
+	*x = Adopted{}
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Adopted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Adopted) ProtoMessage() {}
+
+func (x *Adopted) ProtoReflect() protoreflect.Message {
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Adopted.ProtoReflect.Descriptor instead.
+func (*Adopted) Descriptor() ([]byte, []int) {
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Adopted) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *Adopted) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Adopted) GetAuthJson() []byte {
+	if x != nil {
+		return x.AuthJson
+	}
+	return nil
+}
+
+func (x *Adopted) GetHandshake() *Handshake {
+	if x != nil {
+		return x.Handshake
+	}
+	return nil
+}
+
+func (x *Adopted) GetEngineSid() string {
+	if x != nil {
+		return x.EngineSid
+	}
+	return ""
+}
+
+func (x *Adopted) GetSessionJson() []byte {
+	if x != nil {
+		return x.SessionJson
+	}
+	return nil
+}
+
 // A client emitted an event.
 type Event struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1686,7 +1794,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1806,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1819,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Event) GetSid() string {
@@ -1768,7 +1876,7 @@ type ClientAck struct {
 
 func (x *ClientAck) Reset() {
 	*x = ClientAck{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1888,7 @@ func (x *ClientAck) String() string {
 func (*ClientAck) ProtoMessage() {}
 
 func (x *ClientAck) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1901,7 @@ func (x *ClientAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientAck.ProtoReflect.Descriptor instead.
 func (*ClientAck) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ClientAck) GetRequestId() uint64 {
@@ -1833,7 +1941,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1953,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1966,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Disconnected) GetSid() string {
@@ -1903,7 +2011,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2023,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2036,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SocketInfo) GetSid() string {
@@ -1985,7 +2093,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2105,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2118,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CommandResult) GetRequestId() uint64 {
@@ -2167,7 +2275,7 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x1c\n" +
-	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\x97\x03\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\xd1\x03\n" +
 	"\x0eSidecarMessage\x128\n" +
 	"\awelcome\x18\x01 \x01(\v2\x1c.socketio.sidecar.v1.WelcomeH\x00R\awelcome\x128\n" +
 	"\aconnect\x18\x02 \x01(\v2\x1c.socketio.sidecar.v1.ConnectH\x00R\aconnect\x122\n" +
@@ -2175,7 +2283,8 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\n" +
 	"client_ack\x18\x04 \x01(\v2\x1e.socketio.sidecar.v1.ClientAckH\x00R\tclientAck\x12G\n" +
 	"\fdisconnected\x18\x05 \x01(\v2!.socketio.sidecar.v1.DisconnectedH\x00R\fdisconnected\x12K\n" +
-	"\x0ecommand_result\x18\x06 \x01(\v2\".socketio.sidecar.v1.CommandResultH\x00R\rcommandResultB\x06\n" +
+	"\x0ecommand_result\x18\x06 \x01(\v2\".socketio.sidecar.v1.CommandResultH\x00R\rcommandResult\x128\n" +
+	"\aadopted\x18\a \x01(\v2\x1c.socketio.sidecar.v1.AdoptedH\x00R\aadoptedB\x06\n" +
 	"\x04kind\"\x98\x01\n" +
 	"\aWelcome\x12'\n" +
 	"\x0fsidecar_version\x18\x01 \x01(\tR\x0esidecarVersion\x12%\n" +
@@ -2187,7 +2296,15 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\tauth_json\x18\x03 \x01(\fR\bauthJson\x12<\n" +
 	"\thandshake\x18\x04 \x01(\v2\x1e.socketio.sidecar.v1.HandshakeR\thandshake\x12\x1d\n" +
 	"\n" +
-	"engine_sid\x18\x05 \x01(\tR\tengineSid\"\xc9\x01\n" +
+	"engine_sid\x18\x05 \x01(\tR\tengineSid\"\xd6\x01\n" +
+	"\aAdopted\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\tauth_json\x18\x03 \x01(\fR\bauthJson\x12<\n" +
+	"\thandshake\x18\x04 \x01(\v2\x1e.socketio.sidecar.v1.HandshakeR\thandshake\x12\x1d\n" +
+	"\n" +
+	"engine_sid\x18\x05 \x01(\tR\tengineSid\x12!\n" +
+	"\fsession_json\x18\x06 \x01(\fR\vsessionJson\"\xc9\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
@@ -2245,7 +2362,7 @@ func file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP() []byte {
 }
 
 var file_socketio_sidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_socketio_sidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_socketio_sidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_socketio_sidecar_v1_sidecar_proto_goTypes = []any{
 	(Code)(0),                 // 0: socketio.sidecar.v1.Code
 	(*Payload)(nil),           // 1: socketio.sidecar.v1.Payload
@@ -2267,11 +2384,12 @@ var file_socketio_sidecar_v1_sidecar_proto_goTypes = []any{
 	(*SidecarMessage)(nil),    // 17: socketio.sidecar.v1.SidecarMessage
 	(*Welcome)(nil),           // 18: socketio.sidecar.v1.Welcome
 	(*Connect)(nil),           // 19: socketio.sidecar.v1.Connect
-	(*Event)(nil),             // 20: socketio.sidecar.v1.Event
-	(*ClientAck)(nil),         // 21: socketio.sidecar.v1.ClientAck
-	(*Disconnected)(nil),      // 22: socketio.sidecar.v1.Disconnected
-	(*SocketInfo)(nil),        // 23: socketio.sidecar.v1.SocketInfo
-	(*CommandResult)(nil),     // 24: socketio.sidecar.v1.CommandResult
+	(*Adopted)(nil),           // 20: socketio.sidecar.v1.Adopted
+	(*Event)(nil),             // 21: socketio.sidecar.v1.Event
+	(*ClientAck)(nil),         // 22: socketio.sidecar.v1.ClientAck
+	(*Disconnected)(nil),      // 23: socketio.sidecar.v1.Disconnected
+	(*SocketInfo)(nil),        // 24: socketio.sidecar.v1.SocketInfo
+	(*CommandResult)(nil),     // 25: socketio.sidecar.v1.CommandResult
 }
 var file_socketio_sidecar_v1_sidecar_proto_depIdxs = []int32{
 	2,  // 0: socketio.sidecar.v1.Handshake.headers:type_name -> socketio.sidecar.v1.KeyValue
@@ -2295,23 +2413,25 @@ var file_socketio_sidecar_v1_sidecar_proto_depIdxs = []int32{
 	4,  // 18: socketio.sidecar.v1.Disconnect.target:type_name -> socketio.sidecar.v1.Target
 	18, // 19: socketio.sidecar.v1.SidecarMessage.welcome:type_name -> socketio.sidecar.v1.Welcome
 	19, // 20: socketio.sidecar.v1.SidecarMessage.connect:type_name -> socketio.sidecar.v1.Connect
-	20, // 21: socketio.sidecar.v1.SidecarMessage.event:type_name -> socketio.sidecar.v1.Event
-	21, // 22: socketio.sidecar.v1.SidecarMessage.client_ack:type_name -> socketio.sidecar.v1.ClientAck
-	22, // 23: socketio.sidecar.v1.SidecarMessage.disconnected:type_name -> socketio.sidecar.v1.Disconnected
-	24, // 24: socketio.sidecar.v1.SidecarMessage.command_result:type_name -> socketio.sidecar.v1.CommandResult
-	3,  // 25: socketio.sidecar.v1.Connect.handshake:type_name -> socketio.sidecar.v1.Handshake
-	1,  // 26: socketio.sidecar.v1.Event.args:type_name -> socketio.sidecar.v1.Payload
-	1,  // 27: socketio.sidecar.v1.ClientAck.args:type_name -> socketio.sidecar.v1.Payload
-	3,  // 28: socketio.sidecar.v1.SocketInfo.handshake:type_name -> socketio.sidecar.v1.Handshake
-	0,  // 29: socketio.sidecar.v1.CommandResult.code:type_name -> socketio.sidecar.v1.Code
-	23, // 30: socketio.sidecar.v1.CommandResult.socket:type_name -> socketio.sidecar.v1.SocketInfo
-	5,  // 31: socketio.sidecar.v1.Backend.Attach:input_type -> socketio.sidecar.v1.BackendMessage
-	17, // 32: socketio.sidecar.v1.Backend.Attach:output_type -> socketio.sidecar.v1.SidecarMessage
-	32, // [32:33] is the sub-list for method output_type
-	31, // [31:32] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	21, // 21: socketio.sidecar.v1.SidecarMessage.event:type_name -> socketio.sidecar.v1.Event
+	22, // 22: socketio.sidecar.v1.SidecarMessage.client_ack:type_name -> socketio.sidecar.v1.ClientAck
+	23, // 23: socketio.sidecar.v1.SidecarMessage.disconnected:type_name -> socketio.sidecar.v1.Disconnected
+	25, // 24: socketio.sidecar.v1.SidecarMessage.command_result:type_name -> socketio.sidecar.v1.CommandResult
+	20, // 25: socketio.sidecar.v1.SidecarMessage.adopted:type_name -> socketio.sidecar.v1.Adopted
+	3,  // 26: socketio.sidecar.v1.Connect.handshake:type_name -> socketio.sidecar.v1.Handshake
+	3,  // 27: socketio.sidecar.v1.Adopted.handshake:type_name -> socketio.sidecar.v1.Handshake
+	1,  // 28: socketio.sidecar.v1.Event.args:type_name -> socketio.sidecar.v1.Payload
+	1,  // 29: socketio.sidecar.v1.ClientAck.args:type_name -> socketio.sidecar.v1.Payload
+	3,  // 30: socketio.sidecar.v1.SocketInfo.handshake:type_name -> socketio.sidecar.v1.Handshake
+	0,  // 31: socketio.sidecar.v1.CommandResult.code:type_name -> socketio.sidecar.v1.Code
+	24, // 32: socketio.sidecar.v1.CommandResult.socket:type_name -> socketio.sidecar.v1.SocketInfo
+	5,  // 33: socketio.sidecar.v1.Backend.Attach:input_type -> socketio.sidecar.v1.BackendMessage
+	17, // 34: socketio.sidecar.v1.Backend.Attach:output_type -> socketio.sidecar.v1.SidecarMessage
+	34, // [34:35] is the sub-list for method output_type
+	33, // [33:34] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_socketio_sidecar_v1_sidecar_proto_init() }
@@ -2338,15 +2458,16 @@ func file_socketio_sidecar_v1_sidecar_proto_init() {
 		(*SidecarMessage_ClientAck)(nil),
 		(*SidecarMessage_Disconnected)(nil),
 		(*SidecarMessage_CommandResult)(nil),
+		(*SidecarMessage_Adopted)(nil),
 	}
-	file_socketio_sidecar_v1_sidecar_proto_msgTypes[19].OneofWrappers = []any{}
+	file_socketio_sidecar_v1_sidecar_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socketio_sidecar_v1_sidecar_proto_rawDesc), len(file_socketio_sidecar_v1_sidecar_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

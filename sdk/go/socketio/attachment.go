@@ -154,6 +154,11 @@ func (a *attachment) dispatch(message *sidecarpb.SidecarMessage, seq uint64) {
 		connect := kind.Connect
 		c := s.conn(connect.GetSid(), connect.GetNamespace())
 		a.enqueue(c, message, func() { s.handleConnect(a, c, connect) })
+	case *sidecarpb.SidecarMessage_Adopted:
+		// The socket's previous backend went away: we serve it now, without a connect handler.
+		adopted := kind.Adopted
+		c := s.conn(adopted.GetSid(), adopted.GetNamespace())
+		a.enqueue(c, message, func() { s.handleAdopted(c, adopted) })
 	case *sidecarpb.SidecarMessage_Event:
 		event := kind.Event
 		c := s.conn(event.GetSid(), event.GetNamespace())
@@ -372,6 +377,23 @@ func (s *Server) handleDisconnected(a *attachment, c *conn, disconnected *sideca
 	}); err != nil {
 		s.reportError(ctx, c.namespace, socket, err)
 	}
+}
+
+func (s *Server) handleAdopted(c *conn, adopted *sidecarpb.Adopted) {
+	auth := json.RawMessage(adopted.GetAuthJson())
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	c.mu.Lock()
+	c.known = true
+	c.engineSID = adopted.GetEngineSid()
+	c.handshake = newHandshake(adopted.GetHandshake())
+	c.auth = auth
+	c.rejected = false
+	c.deferring = false
+	c.deferred = nil
+	c.localSession = nil
+	c.mu.Unlock()
 }
 
 // learn fills in what the SDK knows about a socket that connected before this backend attached.

@@ -227,6 +227,21 @@ func TestSocketsFromBeforeTheAttachAreLookedUp(t *testing.T) {
 	sidecar.expect(`ack { sid: "old" namespace: "/" ack_id: 7 args { json: "[\"curl\"]" } }`)
 }
 
+func TestAdoptedSocketsAreServedWithoutALookupOrAConnectHandler(t *testing.T) {
+	server := quietServer()
+	server.OnConnect("/", func(ctx context.Context, s *Socket, auth json.RawMessage) error {
+		t.Error("the connect handler ran for an adopted socket")
+		return nil
+	})
+	server.On("/", "who", func(ctx context.Context, s *Socket) string {
+		return s.Handshake().Headers.Get("User-Agent") + " " + string(s.Auth())
+	})
+	sidecar := attachScripted(t, server, &sidecarpb.Welcome{})
+	sidecar.send(message(`adopted { sid: "moved" namespace: "/" auth_json: "{\"a\":1}" handshake { headers { key: "user-agent" value: "curl" } } }`))
+	sidecar.send(message(`event { sid: "moved" namespace: "/" event: "who" ack_id: 3 }`))
+	sidecar.expect(`ack { sid: "moved" namespace: "/" ack_id: 3 args { json: "[\"curl {\\\"a\\\":1}\"]" } }`)
+}
+
 func TestUncorrelatedFailuresGoToTheDefaultErrorHandler(t *testing.T) {
 	server := quietServer()
 	reported := make(chan error, 1)
