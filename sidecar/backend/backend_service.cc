@@ -147,9 +147,8 @@ void BackendRegistry::Remove(const BackendStream* stream) {
   std::erase_if(streams_, [stream](const auto& each) { return each.get() == stream; });
   auto deadline = std::chrono::steady_clock::now() + grace_period_;
   for (const auto& [nsp, events] : stream->namespaces()) {
-    bool served = std::any_of(streams_.begin(), streams_.end(), [&](const auto& each) {
-      return each->HandlesNamespace(nsp);
-    });
+    bool served = std::any_of(streams_.begin(), streams_.end(),
+                              [&](const auto& each) { return each->HandlesNamespace(nsp); });
     if (!served) orphaned_[nsp] = deadline;
   }
 }

@@ -2,8 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>

@@ -66,7 +66,8 @@ ABSL_FLAG(uint64_t, backend_buffer_limit, 100,
           "Messages one socket may have held for a backend (while none serves its namespace, "
           "or unacked by its backend); a socket exceeding it is disconnected.");
 ABSL_FLAG(uint64_t, backend_buffer_bytes, 1000000,
-          "Bytes one socket may have held for a backend, as --backend_buffer_limit.");
+          "Bytes one socket may have held for a backend, as --backend_buffer_limit (one message "
+          "is always held when nothing else is).");
 ABSL_FLAG(double, backend_ack_timeout, 30,
           "Seconds the sidecar keeps a client event whose ack the backend owes, to deliver it "
           "again to another backend should this one go away; then it is forgotten.");
@@ -245,10 +246,6 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.max_outbound_bytes = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_bytes));
   options.backend_buffer_limit = std::max<uint64_t>(1, absl::GetFlag(FLAGS_backend_buffer_limit));
   options.backend_buffer_bytes = absl::GetFlag(FLAGS_backend_buffer_bytes);
-  if (options.backend_buffer_bytes < options.max_http_buffer_size) {
-    return absl::InvalidArgumentError(
-        "backend_buffer_bytes must be at least max_http_buffer_size (one message)");
-  }
 
   options.redis_url = absl::GetFlag(FLAGS_redis_url);
   options.channel = absl::GetFlag(FLAGS_channel);

@@ -505,15 +505,14 @@ void Hub::StartDecisionTimer(Socket& socket) {
     socket.decision_timer = std::make_unique<boost::asio::steady_timer>(io_);
   }
   socket.decision_timer->expires_after(config_.connect_decision_timeout);
-  socket.decision_timer->async_wait(
-      [this, sid = socket.sid, nsp = socket.nsp](boost::system::error_code error) {
-        if (error) return;
-        Socket* socket = Find(sid, nsp);
-        if (socket == nullptr || socket->connected || socket->waiting) return;
-        Log(LogLevel::kWarning, "backend did not decide on connection ", sid, " to ", nsp,
-            " in time");
-        Reject(*socket, "Connection rejected by server", R"({"reason":"backend timeout"})");
-      });
+  socket.decision_timer->async_wait([this, sid = socket.sid,
+                                     nsp = socket.nsp](boost::system::error_code error) {
+    if (error) return;
+    Socket* socket = Find(sid, nsp);
+    if (socket == nullptr || socket->connected || socket->waiting) return;
+    Log(LogLevel::kWarning, "backend did not decide on connection ", sid, " to ", nsp, " in time");
+    Reject(*socket, "Connection rejected by server", R"({"reason":"backend timeout"})");
+  });
 }
 
 void Hub::Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n) {
@@ -613,8 +612,10 @@ void Hub::OnEvent(Socket& socket, std::string data, std::optional<uint64_t> id,
 bool Hub::ToBackend(Socket& socket, pb::SidecarMessage message) {
   size_t bytes = message.ByteSizeLong();
   if (socket.waiting) {
+    // One message is always held when nothing else is, however large.
     if (socket.buffered.size() >= config_.backend_buffer_limit ||
-        socket.buffered_bytes + bytes > config_.backend_buffer_bytes) {
+        (!socket.buffered.empty() &&
+         socket.buffered_bytes + bytes > config_.backend_buffer_bytes)) {
       Abandon(socket, absl::StrCat("buffer for a backend full (", socket.buffered.size(),
                                    " messages, ", socket.buffered_bytes, " bytes)"));
       return false;
@@ -742,7 +743,8 @@ void Hub::Abandon(Socket& socket, std::string_view why) {
 void Hub::BackendAttached() {
   std::vector<std::pair<Socket*, std::shared_ptr<BackendLink>>> ready;
   for (Socket* socket : waiting_) {
-    if (auto backend = backends_.Pick(socket->nsp, socket->sid)) ready.emplace_back(socket, backend);
+    if (auto backend = backends_.Pick(socket->nsp, socket->sid))
+      ready.emplace_back(socket, backend);
   }
   for (auto& [socket, backend] : ready) Deliver(*socket, std::move(backend));
 }
@@ -761,8 +763,8 @@ void Hub::BackendDetached(const BackendLink* link) {
 void Hub::ArmUnackedTimer() {
   if (unacked_timer_armed_ || unacked_count_ == 0) return;
   unacked_timer_armed_ = true;
-  unacked_timer_.expires_after(
-      std::max<std::chrono::milliseconds>(config_.backend_ack_timeout / 4, std::chrono::milliseconds(50)));
+  unacked_timer_.expires_after(std::max<std::chrono::milliseconds>(config_.backend_ack_timeout / 4,
+                                                                   std::chrono::milliseconds(50)));
   unacked_timer_.async_wait([this](boost::system::error_code error) {
     unacked_timer_armed_ = false;
     if (!error) SweepUnacked();
