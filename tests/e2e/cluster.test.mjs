@@ -229,6 +229,42 @@ describe("a cluster of three sidecars over Redis", { skip }, () => {
   });
 });
 
+describe("Redis SIGKILLed in the middle of a stream of broadcasts", { skip }, () => {
+  test("local clients get every message in order, nothing crashes, and the cluster heals", async () => {
+    const redis = await startRedis();
+    const nodes = [];
+    const sockets = [];
+    try {
+      for (let i = 0; i < 2; i++) nodes.push(await startStack([`--redis_url=${redis.url}`, "--channel=midstream"]));
+      const admin = adminClient(nodes[0].grpcAddress);
+      await eventually(async () => assert.equal((await admin.Stats()).nodes.length, 2));
+      // sender and local share node 0; remote is on node 1.
+      for (const node of [nodes[0], nodes[0], nodes[1]]) sockets.push(await connect(node.url, { transports: ["websocket"] }));
+      const [sender, local, remote] = sockets;
+      const seen = record(local, "broadcast");
+      const total = 400;
+      for (let n = 0; n < total; n++) {
+        sender.emit("broadcast", n);
+        if (n === total / 2) await redis.kill();
+      }
+      await eventually(() => assert.equal(seen.length, total), 15000);
+      assert.deepEqual(seen.map(([n]) => n), [...Array(total).keys()], "every local message, in order");
+      await redis.restart();
+      await eventually(async () => assert.equal((await admin.Stats()).nodes.length, 2), 15000);
+      const healed = record(remote, "broadcast");
+      sender.emit("broadcast", "healed");
+      await eventually(() => assert.deepEqual(healed.map(([n]) => n), ["healed"]));
+      for (const socket of sockets) assert.ok(socket.connected);
+      for (const node of nodes) assert.equal(node.sidecar.exitCode, null, "the sidecar is still running");
+      admin.close();
+    } finally {
+      for (const socket of sockets) socket.close();
+      for (const node of nodes) await node.stop();
+      await redis.stop();
+    }
+  });
+});
+
 describe("the Admin service", () => {
   let stack;
   let admin;
