@@ -108,3 +108,40 @@ describe("SIGTERM", () => {
     await stack.stop();
   });
 });
+
+describe("SIGTERM under load", () => {
+  test("every event a client saw acked was handled in order with no gap; clients are told by a transport close; the process exits cleanly", async () => {
+    const stack = await startStack(["--drain_timeout=2"]);
+    const clients = [];
+    for (let i = 0; i < 8; i++) clients.push(await connect(stack.url, { transports: [i % 2 ? "polling" : "websocket"] }));
+    const outcomes = clients.map(() => []);
+    const closes = clients.map((socket) => next(socket, "disconnect", 10000));
+    // Each client keeps emitting numbered events without waiting for their acks.
+    const timers = clients.map((socket, i) => {
+      let n = 0;
+      return setInterval(() => {
+        const sent = n++;
+        socket.timeout(5000).emitWithAck("ack", sent).then(
+          (value) => outcomes[i].push({ sent, value }),
+          () => outcomes[i].push({ sent, value: undefined }),
+        );
+      }, 5);
+    });
+    await sleep(300);
+    const exited = new Promise((resolve) => stack.sidecar.once("exit", (code) => resolve(code)));
+    stack.sidecar.kill("SIGTERM");
+    const reasons = await Promise.all(closes);
+    timers.forEach(clearInterval);
+    assert.equal(await exited, 0);
+    for (const [reason] of reasons) assert.ok(["transport close", "transport error"].includes(reason), reason);
+    for (const [i, list] of outcomes.entries()) {
+      const acked = list.filter(({ value }) => value !== undefined).map(({ sent, value }) => {
+        assert.equal(value, sent, "each ack answers its own event");
+        return sent;
+      }).sort((a, b) => a - b);
+      assert.ok(acked.length > 0, `client ${i} got no ack at all`);
+      assert.deepEqual(acked, [...Array(acked.length).keys()], `client ${i}: acked events form a prefix, no gap`);
+    }
+    await stack.stop();
+  });
+});
