@@ -2,7 +2,8 @@
 // Each test starts a sidecar without a backend and attaches test backends it can kill.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { connect, kill, next, startBackend, startStack } from "./harness.mjs";
+import WebSocket from "ws";
+import { connect, kill, next, record, startBackend, startStack } from "./harness.mjs";
 
 async function metric(opsUrl, name) {
   const body = await (await fetch(`${opsUrl}/metrics`)).text();
@@ -10,12 +11,17 @@ async function metric(opsUrl, name) {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-// Polls a metric until it reaches `value` (the sidecar's own timer decides when).
-async function metricReaches(opsUrl, name, value) {
-  for (;;) {
-    if ((await metric(opsUrl, name)) >= value) return;
+// Polls until check() holds; fails (rather than hangs) with `what` after 20 s.
+async function until(check, what) {
+  for (const deadline = Date.now() + 20000; !(await check()); ) {
+    if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+// Polls a metric until it reaches `value` (the sidecar's own timer decides when).
+async function metricReaches(opsUrl, name, value) {
+  await until(async () => (await metric(opsUrl, name)) >= value, `${name} >= ${value}`);
 }
 
 async function withStack(flags, body) {
@@ -151,6 +157,40 @@ describe("a backend that never answers", () => {
       socket.timeout(60000).emit("whoami", () => {});
       await metricReaches(stack.opsUrl, "backend_ack_timeouts_total", 1);
       socket.close();
+    });
+  });
+});
+
+describe("a client that stops reading", () => {
+  test("while broadcasts flow, it is closed as a slow consumer; the others get every broadcast", async () => {
+    await withStack(["--max_outbound_queue=50"], async (stack, backend) => {
+      await backend();
+      const raw = new WebSocket(`${stack.url.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+      const messages = [];
+      raw.on("message", (data) => messages.push(String(data)));
+      await new Promise((resolve) => raw.once("open", resolve));
+      raw.send("40");
+      await until(() => messages.some((m) => m.startsWith("40")), "CONNECT answered");
+      const closed = new Promise((resolve) => raw.once("close", resolve));
+      raw._socket.pause(); // stops reading: the kernel buffers fill, then the sidecar's queue
+      const sender = await connect(stack.url, { transports: ["websocket"] });
+      const bystander = await connect(stack.url, { transports: ["websocket"] });
+      const seen = record(bystander, "broadcast");
+      const big = "x".repeat(100000);
+      const total = 400;
+      // In batches the readers keep up with, so only the paused client falls behind.
+      for (let n = 0; n < total; ) {
+        for (const end = n + 20; n < end; n++) sender.emit("broadcast", `${n}:${big}`);
+        await until(() => seen.length >= n, `${n} broadcasts seen (${seen.length})`);
+      }
+      await metricReaches(stack.opsUrl, 'outbound_dropped_total{reason="slow_consumer"}', 1);
+      assert.deepEqual(seen.map(([text]) => Number(text.split(":")[0])), [...Array(total).keys()]);
+      assert.equal(await metric(stack.opsUrl, 'outbound_dropped_total{reason="slow_consumer"}'), 1, "only the paused client");
+      raw._socket.resume();
+      await closed;
+      assert.ok(messages.length < total, `the paused client got only ${messages.length} frames`);
+      sender.close();
+      bystander.close();
     });
   });
 });
