@@ -732,12 +732,11 @@ void Hub::OnGraceTimer(const std::string& nsp) {
 void Hub::Abandon(Socket& socket, std::string_view why) {
   Count(&runtime::ShardMetrics::backend_abandoned);
   Log(LogLevel::kWarning, "socket ", socket.sid, " in ", socket.nsp, ": ", why,
-      socket.connected ? "; disconnecting it" : "; refusing its connection");
-  if (socket.connected) {
-    Remove(socket, "server namespace disconnect", true);
-  } else {
-    Reject(socket, why, "");
-  }
+      "; closing its transport");
+  // Not a Socket.IO DISCONNECT or CONNECT_ERROR: those stop the client's
+  // automatic reconnection, which may bring it back once a backend (here or on
+  // another replica) serves the namespace. This ends the socket.
+  socket.client->session().Close("forced close");
 }
 
 void Hub::BackendAttached() {

@@ -235,7 +235,7 @@ class Hub {
   // Arms the shard's timer for the end of `nsp`'s grace period.
   void WatchGrace(const std::string& nsp, std::chrono::steady_clock::time_point deadline);
   void OnGraceTimer(const std::string& nsp);
-  // Gives up on a socket no backend took: CONNECT_ERROR or DISCONNECT.
+  // Gives up on a socket no backend took: closes its client's transport.
   void Abandon(Socket& socket, std::string_view why);
   void ArmUnackedTimer();
   void SweepUnacked();

@@ -2,6 +2,7 @@
 // Each test starts a sidecar without a backend and attaches test backends it can kill.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { io } from "socket.io-client";
 import WebSocket from "ws";
 import { connect, kill, next, record, startBackend, startStack } from "./harness.mjs";
 
@@ -101,19 +102,24 @@ describe("a backend stream that dies", () => {
     });
   });
 
-  test("when the grace period ends with no backend: sockets are disconnected by the server, pending connects refused with a reason", async () => {
+  test("when the grace period ends with no backend: the clients' transports are closed, so they reconnect by themselves", async () => {
     await withStack(["--backend_grace_period=1"], async (stack, backend) => {
       const first = await backend();
       const socket = await connect(stack.url, { transports: ["websocket"] });
+      // Reconnection on, as in a real client: a transport close keeps it active.
+      socket.io.reconnection(true);
       const disconnected = next(socket, "disconnect", 10000);
       await kill(first);
       await metricReaches(stack.opsUrl, "backend_streams", 0);
-      const refused = connect(stack.url, { transports: ["websocket"], timeout: 10000 }).then(
-        () => assert.fail("connected with no backend"),
-        (error) => error,
-      );
-      assert.deepEqual(await disconnected, ["io server disconnect", undefined]);
-      assert.equal((await refused).message, "no backend for namespace /");
+      const pending = io(stack.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
+      const connected = record(pending, "connect");
+      const refused = record(pending, "connect_error");
+      const pendingClosed = next(pending, "disconnect", 10000);
+      assert.equal((await disconnected)[0], "transport close");
+      assert.equal(socket.active, true, "the client will reconnect by itself");
+      socket.close();
+      assert.equal((await pendingClosed)[0], "transport close");
+      assert.deepEqual([connected.length, refused.length], [0, 0]);
       assert.equal(await metric(stack.opsUrl, "backend_abandoned_total"), 2);
       // After the grace period the namespace is unknown again.
       const unknown = await connect(stack.url, { transports: ["websocket"] }).catch((error) => error);
@@ -121,7 +127,7 @@ describe("a backend stream that dies", () => {
     });
   });
 
-  test("a socket whose held events exceed --backend_buffer_limit is disconnected, not silently trimmed", async () => {
+  test("a client whose held events exceed --backend_buffer_limit has its transport closed, not silently trimmed", async () => {
     await withStack(["--backend_grace_period=20", "--backend_buffer_limit=3"], async (stack, backend) => {
       const first = await backend();
       const socket = await connect(stack.url, { transports: ["websocket"] });
@@ -130,7 +136,7 @@ describe("a backend stream that dies", () => {
       await kill(first);
       await metricReaches(stack.opsUrl, "backend_streams", 0);
       for (let i = 0; i < 4; i++) socket.emit("echo", i);
-      assert.deepEqual(await disconnected, ["io server disconnect", undefined]);
+      assert.equal((await disconnected)[0], "transport close");
       // The other socket kept its place and is served by the next backend.
       const answer = ask(other, "ack", "still here");
       await backend();
