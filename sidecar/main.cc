@@ -35,6 +35,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   backend_config.connect_decision_timeout_ms =
       static_cast<uint32_t>(options.connect_decision_timeout.count());
   backend_config.backend_grace_period = options.backend_grace_period;
+  backend_config.max_backend_queue_bytes = options.max_backend_queue_bytes;
   sidecar::cluster::Router router(shards);
   sidecar::backend::BackendService backend_service(shards, router, backend_config);
 

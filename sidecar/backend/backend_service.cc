@@ -29,25 +29,57 @@ constexpr char kVersion[] = "0.1.0";
 class BackendStream : public socketio::BackendLink {
  public:
   using Writer = std::function<void(const pb::SidecarMessage*)>;
+  using Overflow = std::function<void(size_t queued_bytes)>;
 
-  explicit BackendStream(Writer writer) : writer_(std::move(writer)) {}
+  // `overflow` runs at most once, when a message would take the bytes queued
+  // for a backend that stopped reading past `max_queued_bytes`; the stream has
+  // detached itself by then and drops everything sent to it. Release() waits
+  // for a running `overflow` and prevents later ones.
+  BackendStream(Writer writer, size_t max_queued_bytes, Overflow overflow)
+      : writer_(std::move(writer)),
+        max_queued_bytes_(max_queued_bytes),
+        overflow_(std::move(overflow)) {}
 
   void Send(pb::SidecarMessage message) override {
-    std::lock_guard lock(mutex_);
-    if (!writer_) return;
-    queue_.push_back(std::move(message));
-    if (!writing_) {
-      writing_ = true;
-      writer_(&queue_.front());
+    size_t bytes = message.ByteSizeLong();
+    size_t overflowed_at = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (!writer_) return;
+      if (!queue_.empty() && queued_bytes_ + bytes > max_queued_bytes_) {
+        overflowed_at = queued_bytes_;
+        alive_ = false;
+        writer_ = nullptr;
+      } else {
+        queued_bytes_ += bytes;
+        queue_.push_back({std::move(message), bytes});
+        if (!writing_) {
+          writing_ = true;
+          writer_(&queue_.front().message);
+        }
+      }
     }
+    if (overflowed_at != 0) {
+      // Recursive: `overflow` finishes the RPC, whose OnDone may run inline.
+      std::lock_guard lock(overflow_mutex_);
+      if (Overflow overflow = std::exchange(overflow_, nullptr)) overflow(overflowed_at);
+    }
+  }
+
+  void Release() {
+    std::lock_guard lock(overflow_mutex_);
+    overflow_ = nullptr;
   }
 
   // Called by the reactor when the previous write finished.
   void OnWriteDone(bool ok) {
     std::lock_guard lock(mutex_);
-    if (!queue_.empty()) queue_.pop_front();
+    if (!queue_.empty()) {
+      queued_bytes_ -= queue_.front().bytes;
+      queue_.pop_front();
+    }
     if (ok && writer_ && !queue_.empty()) {
-      writer_(&queue_.front());
+      writer_(&queue_.front().message);
     } else {
       writing_ = false;
     }
@@ -94,9 +126,18 @@ class BackendStream : public socketio::BackendLink {
   const std::string& name() const { return name_; }
 
  private:
+  struct Queued {
+    pb::SidecarMessage message;
+    size_t bytes = 0;
+  };
+
   std::mutex mutex_;
   Writer writer_;
-  std::deque<pb::SidecarMessage> queue_;
+  const size_t max_queued_bytes_;
+  std::recursive_mutex overflow_mutex_;
+  Overflow overflow_;
+  std::deque<Queued> queue_;
+  size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::atomic<bool> alive_{false};
   std::string name_;
@@ -165,7 +206,17 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
   explicit AttachReactor(BackendService& service)
       : service_(service),
         stream_(std::make_shared<BackendStream>(
-            [this](const pb::SidecarMessage* message) { StartWrite(message); })) {
+            [this](const pb::SidecarMessage* message) { StartWrite(message); },
+            service.config_.max_backend_queue_bytes,
+            [this](size_t queued_bytes) {
+              // Its sockets move to another backend, or wait for one, as when a
+              // backend dies; the sidecar's memory stays bounded. The stream
+              // has detached itself.
+              Stop(grpc::Status(
+                  grpc::StatusCode::RESOURCE_EXHAUSTED,
+                  absl::StrCat("the backend stopped reading: ", queued_bytes,
+                               " bytes were queued for it (--max_backend_queue_bytes)")));
+            })) {
     StartRead(&incoming_);
   }
 
@@ -188,6 +239,7 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
   void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
 
   void OnDone() override {
+    stream_->Release();
     stream_->Detach();
     service_.registry_.Remove(stream_.get());
     // The shared pointer keeps the address from being reused while shards compare it.
@@ -225,9 +277,15 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
   }
 
   void End(grpc::Status status) {
-    if (!status.ok()) Log(LogLevel::kWarning, "backend stream refused: ", status.error_message());
     // No write may start once Finish is called; a write in flight completes first.
     stream_->Detach();
+    Stop(std::move(status));
+  }
+
+  // Finishes the RPC once: from the reactor's thread, or a shard's on overflow.
+  void Stop(grpc::Status status) {
+    if (ended_.exchange(true)) return;
+    if (!status.ok()) Log(LogLevel::kWarning, "backend stream ended: ", status.error_message());
     Finish(status);
   }
 
@@ -235,6 +293,7 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
   std::shared_ptr<BackendStream> stream_;
   pb::BackendMessage incoming_;
   bool said_hello_ = false;
+  std::atomic<bool> ended_{false};
 };
 
 // --- BackendService ----------------------------------------------------------

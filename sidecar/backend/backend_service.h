@@ -49,6 +49,7 @@ struct BackendServiceConfig {
   uint32_t connect_decision_timeout_ms = 5000;
   size_t max_session_bytes = 64 * 1024;
   std::chrono::milliseconds backend_grace_period{10000};
+  size_t max_backend_queue_bytes = 64'000'000;
 };
 
 // Backend.Attach: one reactor per backend stream, turning its commands into

@@ -68,6 +68,9 @@ ABSL_FLAG(uint64_t, backend_buffer_limit, 100,
 ABSL_FLAG(uint64_t, backend_buffer_bytes, 1000000,
           "Bytes one socket may have held for a backend, as --backend_buffer_limit (one message "
           "is always held when nothing else is).");
+ABSL_FLAG(uint64_t, max_backend_queue_bytes, 64'000'000,
+          "Bytes queued for one backend stream that stopped reading before the sidecar ends "
+          "the stream (RESOURCE_EXHAUSTED); its sockets then move as when a backend dies.");
 ABSL_FLAG(double, backend_ack_timeout, 30,
           "Seconds the sidecar keeps a client event whose ack the backend owes, to deliver it "
           "again to another backend should this one go away; then it is forgotten.");
@@ -246,6 +249,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   options.max_outbound_bytes = std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_outbound_bytes));
   options.backend_buffer_limit = std::max<uint64_t>(1, absl::GetFlag(FLAGS_backend_buffer_limit));
   options.backend_buffer_bytes = absl::GetFlag(FLAGS_backend_buffer_bytes);
+  options.max_backend_queue_bytes =
+      std::max<uint64_t>(1, absl::GetFlag(FLAGS_max_backend_queue_bytes));
 
   options.redis_url = absl::GetFlag(FLAGS_redis_url);
   options.channel = absl::GetFlag(FLAGS_channel);

@@ -58,6 +58,7 @@ struct Options {
   std::chrono::milliseconds backend_grace_period{10000};
   size_t backend_buffer_limit = 100;        // messages held per socket while no backend serves it
   size_t backend_buffer_bytes = 1'000'000;  // and their size
+  size_t max_backend_queue_bytes = 64'000'000;
   std::chrono::milliseconds backend_ack_timeout{30000};
 };
 

@@ -2,7 +2,7 @@
 // suites, written against the raw proto (no SDK), one handler per event.
 //
 //   test_backend --sidecar=127.0.0.1:50051 --mode=conformance|e2e [--name=NAME]
-//                [--unresponsive=connects|events]
+//                [--unresponsive=connects|events|reads]
 //
 // Prints "attached" on stdout once the sidecar welcomed it; reconnects if the
 // stream ends.
@@ -32,7 +32,8 @@
 //                 "adopted" or "unknown"]
 //
 // --name names the backend in Hello (default "e2e"); --unresponsive makes it a
-// backend that never answers Connects, or never answers events.
+// backend that never answers Connects, never answers events, or stops reading
+// its stream at the first event.
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -96,6 +97,11 @@ class Backend {
         }
         case pb::SidecarMessage::kEvent:
           if (unresponsive_ == "events") break;
+          if (unresponsive_ == "reads") {
+            // Stops reading its stream, as a stuck backend would, until killed.
+            std::cout << "stalled" << std::endl;
+            for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+          }
           conformance_ ? OnConformanceEvent(in.event()) : OnEvent(in.event());
           break;
         case pb::SidecarMessage::kClientAck:

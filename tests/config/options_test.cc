@@ -124,6 +124,7 @@ std::string Describe(const Options& options) {
       absl::StrCat("raw_engineio=", Bool(options.raw_engineio)),
       absl::StrCat("max_outbound_queue=", options.max_outbound_queue),
       absl::StrCat("max_outbound_bytes=", options.max_outbound_bytes),
+      absl::StrCat("max_backend_queue_bytes=", options.max_backend_queue_bytes),
       absl::StrCat("log_level=", LogLevelName(runtime::MinLogLevel().load())),
   };
   return absl::StrCat("\n", absl::StrJoin(lines, "\n"), "\n");
@@ -190,7 +191,8 @@ TEST_F(ParseOptionsTest, DefaultsToFlaskSocketIosValues) {
             HasSubstr("\nconnect_timeout_ms=45000\n"),
             HasSubstr("\nconnect_decision_timeout_ms=5000\n"), HasSubstr("\nstatic_dir=\n"),
             HasSubstr("\nraw_engineio=false\n"), HasSubstr("\nmax_outbound_queue=1000\n"),
-            HasSubstr("\nmax_outbound_bytes=16000000\n"), HasSubstr("\nlog_level=info\n")));
+            HasSubstr("\nmax_outbound_bytes=16000000\n"),
+            HasSubstr("\nmax_backend_queue_bytes=64000000\n"), HasSubstr("\nlog_level=info\n")));
 }
 
 TEST_F(ParseOptionsTest, ResolvesZeroThreadsToOnePerCore) {
@@ -225,6 +227,7 @@ TEST_F(ParseOptionsTest, TakesEveryOptionFromTheCommandLine) {
                       "--raw_engineio",
                       "--max_outbound_queue=7",
                       "--max_outbound_bytes=4096",
+                      "--max_backend_queue_bytes=8192",
                       "--log_level=warning"}),
       ::testing::ExitedWithCode(0),
       AllOf(HasSubstr("\nhost=127.0.0.1\n"), HasSubstr("\nport=6001\n"),
@@ -240,7 +243,7 @@ TEST_F(ParseOptionsTest, TakesEveryOptionFromTheCommandLine) {
             HasSubstr("\nconnect_decision_timeout_ms=1000\n"), HasSubstr("\nthreads=3\n"),
             HasSubstr("\nstatic_dir=/srv/demo\n"), HasSubstr("\nraw_engineio=true\n"),
             HasSubstr("\nmax_outbound_queue=7\n"), HasSubstr("\nmax_outbound_bytes=4096\n"),
-            HasSubstr("\nlog_level=warning\n")));
+            HasSubstr("\nmax_backend_queue_bytes=8192\n"), HasSubstr("\nlog_level=warning\n")));
 }
 
 TEST_F(ParseOptionsTest, RoundsFractionalSecondsToMilliseconds) {

@@ -167,6 +167,29 @@ describe("a backend that never answers", () => {
   });
 });
 
+describe("a backend that stops reading", () => {
+  test("its stream is ended once --max_backend_queue_bytes are queued for it, and its sockets move to the next backend", async () => {
+    // The events sent after the stream ended are held for the next backend: room for them.
+    await withStack(["--max_backend_queue_bytes=2000000", "--backend_grace_period=20", "--backend_buffer_bytes=20000000", "--backend_buffer_limit=1000"], async (stack, backend) => {
+      const stuck = await backend("--name=stuck", "--unresponsive=reads");
+      const stalled = new Promise((resolve) => stuck.stdout.on("data", (d) => String(d).includes("stalled") && resolve()));
+      const socket = await connect(stack.url, { transports: ["websocket"] });
+      socket.emit("echo", "the first event; the backend stops reading here");
+      await stalled;
+      // Far more than the bound (and than HTTP/2 flow control lets through), each fire-and-forget.
+      const big = "x".repeat(100000);
+      for (let i = 0; i < 100; i++) socket.emit("echo", big);
+      await until(async () => (await metric(stack.opsUrl, "backend_streams")) === 0, "the stuck stream ended");
+      assert.match(stack.logs.join(""), /the backend stopped reading: \d+ bytes were queued for it/);
+      const answer = ask(socket, "whoami");
+      await backend("--name=next");
+      assert.deepEqual(await answer, ["next", "adopted"]);
+      assert.equal(socket.connected, true);
+      socket.close();
+    });
+  });
+});
+
 describe("a client that stops reading", () => {
   test("while broadcasts flow, it is closed as a slow consumer; the others get every broadcast", async () => {
     await withStack(["--max_outbound_queue=50"], async (stack, backend) => {
