@@ -16,6 +16,8 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   # cluster mode
   redis-server libhiredis-dev
+  # benchmarks: Flask-SocketIO on eventlet beside the sidecar and Node
+  python3-flask-socketio python3-eventlet
   # end-to-end tests in a real browser
   chromium
   # lint of these scripts
@@ -91,7 +93,7 @@ install_npm_packages() {
 # this does no network work.
 install_go_modules() {
   local dirs dir
-  mapfile -t dirs < <(find_dirs_with go.mod sdk examples tests)
+  mapfile -t dirs < <(find_dirs_with go.mod sdk examples tests bench)
   if ((${#dirs[@]} == 0)); then
     log "go: no go.mod found, nothing to download"
     return

@@ -8,8 +8,9 @@
 #   browser     `npm test` in tests/browser: the demo and chat pages in headless Chromium
 #               (screenshots in tests/browser/artifacts/)
 #   demo        `scripts/demo.sh --check` on free ports: the README's demo command still works
-#   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar and
-#               Node, and nothing is lost (no timing is asserted)
+#   bench       `bench/run.py --profile smoke`: the benchmarks still run against the sidecar (C++
+#               and Go backends), Node, Flask-SocketIO and the floors, and nothing is lost (no
+#               timing is asserted)
 #   soak        `node --test soak.mjs` in tests/e2e: SOAK_SECONDS (default 150) of connect/disconnect
 #               churn over every transport with broadcasts; nothing lost, descriptors back to
 #               their baseline, memory within a bound
@@ -219,7 +220,7 @@ run_ctest() {
 
 run_go() {
   local modules module
-  mapfile -t modules < <(find_dirs_with go.mod sdk examples tests)
+  mapfile -t modules < <(find_dirs_with go.mod sdk examples tests bench)
   if ((${#modules[@]} == 0)); then
     record go SKIP 0 0 "no go.mod under sdk/, examples/ or tests/"
     return
