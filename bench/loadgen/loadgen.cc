@@ -109,6 +109,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void Read();
   void Write();
   void OnPacket(std::string_view packet);
+  void FinishUpgrade();
   void OnRawMessage(std::string_view message);
   void OnReady();
   void Receipt(std::string_view text, bool tick);
@@ -146,6 +147,9 @@ class Client : public std::enable_shared_from_this<Client> {
   bool posting_ = false;
   bool post_connected_ = false;
   bool upgraded_ = false;
+  // The probe was answered while a POST was in flight: the upgrade completes
+  // once it is answered, since the server refuses POSTs after the upgrade.
+  bool probe_answered_ = false;
 
   bool ready_ = false;
   bool joined_ = false;
@@ -211,28 +215,28 @@ void Client::Start() {
 
 void Client::OpenWebSocket(const std::string& target) {
   beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-  beast::get_lowest_layer(ws_).async_connect(
-      worker_.endpoints,
-      [self = shared_from_this(), target](beast::error_code error, const tcp::endpoint&) {
-        if (error) return self->Fail();
-        beast::get_lowest_layer(self->ws_).expires_never();
-        self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        self->ws_.async_handshake(self->worker_.config.host, target, [self](beast::error_code error) {
-          if (error) return self->Fail();
-          self->websocket_open_ = true;
-          self->ws_.text(true);
-          const Config& config = self->worker_.config;
-          if (config.raw) {
-            self->OnReady();
-            self->joined_ = true;
-          } else if (config.transport == Transport::kUpgrade) {
-            self->Emit("2probe");
-          } else {
-            self->Emit("40");
-          }
-          self->Read();
-        });
-      });
+  beast::get_lowest_layer(ws_).async_connect(worker_.endpoints, [self = shared_from_this(), target](
+                                                                    beast::error_code error,
+                                                                    const tcp::endpoint&) {
+    if (error) return self->Fail();
+    beast::get_lowest_layer(self->ws_).expires_never();
+    self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    self->ws_.async_handshake(self->worker_.config.host, target, [self](beast::error_code error) {
+      if (error) return self->Fail();
+      self->websocket_open_ = true;
+      self->ws_.text(true);
+      const Config& config = self->worker_.config;
+      if (config.raw) {
+        self->OnReady();
+        self->joined_ = true;
+      } else if (config.transport == Transport::kUpgrade) {
+        self->Emit("2probe");
+      } else {
+        self->Emit("40");
+      }
+      self->Read();
+    });
+  });
 }
 
 void Client::Fail() {
@@ -287,19 +291,14 @@ void Client::OnReady() {
 void Client::OnPacket(std::string_view packet) {
   if (packet == "2") return Emit("3");
   if (packet == "3probe") {  // the upgrade's probe answered: switch to the WebSocket
-    upgraded_ = true;
-    ++worker_.stats.upgraded;
-    queue_.push_back("5");
-    for (std::string& pending : post_queue_) queue_.push_back(std::move(pending));
-    post_queue_.clear();
-    if (!writing_) Write();
+    probe_answered_ = true;
+    if (!posting_) FinishUpgrade();
     return;
   }
   if (packet.starts_with("40")) {
     OnReady();
     const std::string& mode = worker_.config.mode;
-    if (mode == "fanout" || mode == "listen")
-      Emit("420[\"join\",\"" + worker_.config.room + "\"]");
+    if (mode == "fanout" || mode == "listen") Emit("420[\"join\",\"" + worker_.config.room + "\"]");
     return;
   }
   if (packet.starts_with("430")) {  // the join's ack
@@ -312,6 +311,16 @@ void Client::OnPacket(std::string_view packet) {
   if (packet.starts_with("44") || (packet == "1" && !upgraded_)) ++worker_.stats.errors;
 }
 
+// As engine.io-client pauses polling: "5" leaves only once no POST is in flight.
+void Client::FinishUpgrade() {
+  upgraded_ = true;
+  ++worker_.stats.upgraded;
+  queue_.push_back("5");
+  for (std::string& pending : post_queue_) queue_.push_back(std::move(pending));
+  post_queue_.clear();
+  if (!writing_) Write();
+}
+
 void Client::OnRawMessage(std::string_view message) {
   if (message.starts_with("e")) return Receipt(message, false);
   if (message.starts_with("f")) return Receipt(message, true);
@@ -319,9 +328,9 @@ void Client::OnRawMessage(std::string_view message) {
 
 void Client::Emit(std::string packet) {
   if (dead_) return;
-  bool polling = worker_.config.transport == Transport::kPolling ||
-                 (worker_.config.transport == Transport::kUpgrade && !upgraded_ &&
-                  packet != "2probe");
+  bool polling =
+      worker_.config.transport == Transport::kPolling ||
+      (worker_.config.transport == Transport::kUpgrade && !upgraded_ && packet != "2probe");
   if (polling) {
     post_queue_.push_back(std::move(packet));
     if (!posting_) Post();
@@ -357,8 +366,8 @@ std::string Client::PollingTarget() const {
 
 void Client::Handshake() {
   poll_stream_.expires_after(std::chrono::seconds(30));
-  poll_stream_.async_connect(worker_.endpoints, [self = shared_from_this()](
-                                                    beast::error_code error, const tcp::endpoint&) {
+  poll_stream_.async_connect(worker_.endpoints, [self = shared_from_this()](beast::error_code error,
+                                                                            const tcp::endpoint&) {
     if (error) return self->Fail();
     self->Poll();
   });
@@ -409,13 +418,14 @@ void Client::Post() {
   posting_ = true;
   if (!post_connected_) {
     post_stream_.expires_after(std::chrono::seconds(30));
-    post_stream_.async_connect(worker_.endpoints, [self = shared_from_this()](
-                                                      beast::error_code error, const tcp::endpoint&) {
-      if (error) return self->Fail();
-      self->post_connected_ = true;
-      self->post_stream_.expires_never();
-      self->Post();
-    });
+    post_stream_.async_connect(
+        worker_.endpoints,
+        [self = shared_from_this()](beast::error_code error, const tcp::endpoint&) {
+          if (error) return self->Fail();
+          self->post_connected_ = true;
+          self->post_stream_.expires_never();
+          self->Post();
+        });
     return;
   }
   std::string body;
@@ -442,6 +452,11 @@ void Client::Post() {
                            }
                            if (error || self->post_response_.result() != http::status::ok)
                              return self->Fail();
+                           if (self->probe_answered_) {
+                             self->FinishUpgrade();
+                             self->post_stream_.socket().close(error);
+                             return;
+                           }
                            self->Post();
                          });
       });
@@ -455,7 +470,9 @@ void Client::ClosePolling() {
   if (!posting_) post_stream_.socket().close(ignored);
 }
 
-void Client::StartUpgrade() { OpenWebSocket(worker_.config.path + "?EIO=4&transport=websocket&sid=" + sid_); }
+void Client::StartUpgrade() {
+  OpenWebSocket(worker_.config.path + "?EIO=4&transport=websocket&sid=" + sid_);
+}
 
 void Worker::ConnectMore() {
   while (next_ < count_ && connecting_ < config.max_connecting) {
@@ -511,8 +528,8 @@ void Worker::Run(std::atomic<int>& ready_threads, std::atomic<bool>& go, std::at
     io.run_for(std::chrono::milliseconds(20));
     if (!counted && stats.connected + stats.failed == count_) {
       bool all_joined = !joins || std::all_of(clients_.begin(), clients_.end(), [](const auto& c) {
-                          return !c->ready() || c->joined();
-                        });
+        return !c->ready() || c->joined();
+      });
       if (all_joined) {
         counted = true;
         ++ready_threads;
