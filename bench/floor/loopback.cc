@@ -16,7 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/common.h"
+
 namespace {
+
+using bench::Flag;
 
 using Clock = std::chrono::steady_clock;
 
@@ -78,15 +82,6 @@ bool Measure(size_t size, double seconds, Result& result) {
   result.bytes_per_second = bytes / elapsed;
   result.writes_per_second = writes / elapsed;
   return true;
-}
-
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-  }
-  return fallback;
 }
 
 }  // namespace

@@ -5,7 +5,6 @@
 // this is protocol, rooms and the backend hop; the figures here bound what it can reach.
 //
 //   ws_floor --port=5300 [--threads=2]
-#include <sys/resource.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -19,7 +18,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/common.h"
+
 namespace {
+
+using bench::Flag;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -51,8 +54,7 @@ class Registry {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Registry& registry)
-      : ws_(std::move(socket)), registry_(registry) {}
+  Session(tcp::socket socket, Registry& registry) : ws_(std::move(socket)), registry_(registry) {}
 
   void Start() {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
@@ -130,25 +132,12 @@ class Listener {
   Registry& registry_;
 };
 
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-  }
-  return fallback;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int port = std::stoi(Flag(argc, argv, "port", "5300"));
   int threads = std::max(1, std::stoi(Flag(argc, argv, "threads", "2")));
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
+  bench::RaiseFileLimit();
   asio::io_context io(threads);
   Registry registry;
   Listener listener(io, {asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)},

@@ -17,7 +17,6 @@
 // Timestamps are wall-clock microseconds, so that another process on this machine (the S4 job)
 // can stamp what the clients receive. Prints {"phase":"connected"} once every client is ready,
 // then one JSON object with the results.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,9 +35,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/common.h"
 #include "nlohmann/json.hpp"
 
 namespace {
+
+using bench::Flag;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -541,15 +543,6 @@ void Worker::Run(std::atomic<int>& ready_threads, std::atomic<bool>& go, std::at
   io.stop();
 }
 
-std::string Flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
-  std::string prefix = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-  }
-  return fallback;
-}
-
 nlohmann::json Percentiles(std::vector<uint32_t>& values) {
   std::sort(values.begin(), values.end());
   auto at = [&](double p) -> uint32_t {
@@ -561,15 +554,6 @@ nlohmann::json Percentiles(std::vector<uint32_t>& values) {
           {"p99", at(0.99)},
           {"p999", at(0.999)},
           {"max", values.empty() ? 0 : values.back()}};
-}
-
-// Raises the open-file limit to its hard limit: one socket per client (two while polling).
-bool RaiseFileLimit(int64_t needed) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
-  limit.rlim_cur = limit.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &limit);
-  return static_cast<int64_t>(limit.rlim_cur) >= needed;
 }
 
 }  // namespace
@@ -612,7 +596,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   int64_t sockets_per_client = config.transport == Transport::kWebSocket ? 1 : 2;
-  if (!RaiseFileLimit(config.clients * sockets_per_client + 64)) {
+  // One socket per client (two while polling).
+  if (bench::RaiseFileLimit() < config.clients * sockets_per_client + 64) {
     std::cerr << "loadgen: " << config.clients << " clients need more open files than the limit; "
               << "run several processes\n";
     return 2;
