@@ -3,13 +3,15 @@
 
     bench/profile.py instructions echo   [--clients 20 --rate 300 --duration 10]
     bench/profile.py instructions fanout [--clients 1000 --rate 4 --duration 6]
-    bench/profile.py memory [--clients 10000]
+    bench/profile.py memory [--clients 10000] [--backend cpp,go]
 
 instructions: runs the sidecar (--threads=1) under callgrind with bench_backend and loadgen,
 zeroes the counts once the clients are connected, and prints the sidecar's instructions per
 echo or per delivery (user-space instructions; they vary by a few % between runs, whatever the load).
-memory: RSS per idle WebSocket client of the sidecar and of its backend, from /proc.
-Binaries come from BUILD_DIR (default build/), or --bin DIR holding all three.
+memory: RSS per idle WebSocket client of the sidecar and of its backend, from /proc, once with
+the C++ backend (bench_backend) and once with the Go one (bench/go/backend, built into
+BUILD_DIR/bench/go as bench/run.py does).
+Binaries come from BUILD_DIR (default build/), or --bin DIR holding all three (and `backend`).
 """
 import argparse
 import glob
@@ -45,7 +47,7 @@ def binary(args, name, subdir):
     return os.path.join(args.bin, name) if args.bin else os.path.join(BUILD, subdir, name)
 
 
-def start(args, prefix):
+def start(args, prefix, backend="cpp"):
     port, grpc, ops = free_port(), free_port(), free_port()
     sidecar = subprocess.Popen(
         prefix + [binary(args, "socketio-sidecar", "sidecar"), "--threads=1", "--host=127.0.0.1",
@@ -61,7 +63,8 @@ def start(args, prefix):
         if time.time() > deadline or sidecar.poll() is not None:
             raise RuntimeError("the sidecar did not start")
         time.sleep(0.05)
-    backend = subprocess.Popen([binary(args, "bench_backend", "bench"), f"--sidecar=127.0.0.1:{grpc}"],
+    command = binary(args, "bench_backend", "bench") if backend == "cpp" else args.go_backend
+    backend = subprocess.Popen([command, f"--sidecar=127.0.0.1:{grpc}"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if "attached" not in backend.stdout.readline():
         raise RuntimeError("bench_backend did not attach")
@@ -115,7 +118,16 @@ def instructions(args):
 
 
 def memory(args):
-    sidecar, backend, port = start(args, [])
+    for backend in args.backend.split(","):
+        memory_with(args, backend)
+    return 0
+
+
+def memory_with(args, backend_name):
+    if backend_name == "go" and not args.go_backend:
+        from run import build_go  # bench/run.py, beside this file
+        args.go_backend = os.path.join(args.bin, "backend") if args.bin else os.path.join(build_go(), "backend")
+    sidecar, backend, port = start(args, [], backend_name)
     before = rss(sidecar.pid), rss(backend.pid)
     run = loadgen(args, port, "idle", 0)
     time.sleep(0.2)
@@ -125,9 +137,8 @@ def memory(args):
     stop(backend, sidecar)
     n = max(1, result["connected"])
     side, back = (after[0] - before[0]) / n / 1024, (after[1] - before[1]) / n / 1024
-    print(f"{result['connected']} idle clients: sidecar {side:.2f} KiB, backend {back:.2f} KiB, "
-          f"together {side + back:.2f} KiB per connection")
-    return 0
+    print(f"{result['connected']} idle clients: sidecar {side:.2f} KiB, {backend_name} backend "
+          f"{back:.2f} KiB, together {side + back:.2f} KiB per connection")
 
 
 def main():
@@ -137,6 +148,7 @@ def main():
     parser.add_argument("--clients", type=int)
     parser.add_argument("--rate", type=float)
     parser.add_argument("--duration", type=float)
+    parser.add_argument("--backend", default="cpp,go", help="memory: the backends to measure with")
     parser.add_argument("--bin", help="a directory holding socketio-sidecar, bench_backend and loadgen")
     args = parser.parse_args()
     defaults = {"memory": (10000, 0, 2), "echo": (20, 300, 10), "fanout": (1000, 4, 6)}
@@ -145,6 +157,7 @@ def main():
     args.clients = args.clients or clients
     args.rate = args.rate if args.rate is not None else rate
     args.duration = args.duration or duration
+    args.go_backend = None
     return instructions(args) if args.what == "instructions" else memory(args)
 
 
