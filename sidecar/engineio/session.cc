@@ -43,9 +43,9 @@ void AppendFrame(std::string& payload, const Frame& frame) {
 
 }  // namespace
 
-Session::Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
+Session::Session(runtime::TimerWheel& timers, std::string sid, SessionConfig config,
                  ClosedCallback on_closed)
-    : sid_(std::move(sid)), config_(config), on_closed_(std::move(on_closed)), ping_timer_(io) {
+    : sid_(std::move(sid)), config_(config), on_closed_(std::move(on_closed)), timers_(timers) {
   if (config_.metrics != nullptr) {
     config_.metrics->sessions_opened.Add();
     config_.metrics->sessions_open.Add();
@@ -99,13 +99,7 @@ void Session::StartPolling() {
 
 void Session::ExpectClientPing() {
   if (!config_.monitor_clients) return;
-  ping_timer_.expires_after(config_.ping_interval + config_.ping_timeout);
-  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
-    auto self = weak.lock();
-    if (self && !error && self->state_ == State::kOpen) {
-      self->End("ping timeout", /*client_initiated=*/false);
-    }
-  });
+  timers_.Schedule(*this, config_.ping_interval + config_.ping_timeout);
 }
 
 void Session::StartWebSocket(std::shared_ptr<WebSocketTransport> transport) {
@@ -121,24 +115,21 @@ void Session::StartWebSocket(std::shared_ptr<WebSocketTransport> transport) {
 void Session::SchedulePing() {
   if (config_.protocol == 3) return ExpectClientPing();
   awaiting_pong_ = false;
-  ping_timer_.expires_after(config_.ping_interval);
-  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
-    if (auto self = weak.lock(); self && !error) self->OnPingTimer();
-  });
+  timers_.Schedule(*this, config_.ping_interval);
 }
 
-void Session::OnPingTimer() {
+void Session::OnTimer() {
   if (state_ != State::kOpen) return;
-  if (awaiting_pong_ && config_.monitor_clients) {
+  // End may drop the table's reference to this session.
+  auto self = shared_from_this();
+  if (config_.protocol == 3 || (awaiting_pong_ && config_.monitor_clients)) {
     End("ping timeout", /*client_initiated=*/false);
     return;
   }
-  Send(PingFrame());
+  // Armed first: if Send ends the session (a slow consumer), End disarms it.
   awaiting_pong_ = true;
-  ping_timer_.expires_after(config_.ping_timeout);
-  ping_timer_.async_wait([weak = weak_from_this()](boost::system::error_code error) {
-    if (auto self = weak.lock(); self && !error) self->OnPingTimer();
-  });
+  timers_.Schedule(*this, config_.ping_timeout);
+  Send(PingFrame());
 }
 
 bool Session::Send(Frame frame, bool is_volatile) {
@@ -322,7 +313,7 @@ void Session::End(std::string_view reason, bool client_initiated) {
   if (state_ != State::kOpen) return;
   auto self = shared_from_this();
   Log(LogLevel::kDebug, "session ", sid_, " closed: ", reason);
-  ping_timer_.cancel();
+  Cancel();
   state_ = State::kClosed;
   if (probe_) std::exchange(probe_, nullptr)->Close();
   if (transport_ == Transport::kWebSocket) {
@@ -347,7 +338,7 @@ void Session::Finish() {
   auto self = shared_from_this();
   if (config_.metrics != nullptr && on_closed_) config_.metrics->sessions_open.Sub();
   state_ = State::kClosed;
-  ping_timer_.cancel();
+  Cancel();
   queue_.clear();
   if (on_closed_) std::exchange(on_closed_, nullptr)(sid_);
 }

@@ -1,17 +1,16 @@
 #pragma once
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <vector>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "sidecar/engineio/packet.h"
 #include "sidecar/runtime/metrics.h"
+#include "sidecar/runtime/timer_wheel.h"
 
 namespace sidecar::engineio {
 
@@ -71,8 +70,10 @@ struct SessionConfig {
 
 // An Engine.IO v4 session. Lives on one shard's io_context and is only touched
 // from that thread. Long-polling is handled here (it has no connection of its
-// own); a WebSocket is a WebSocketTransport.
-class Session : public std::enable_shared_from_this<Session> {
+// own); a WebSocket is a WebSocketTransport. Its heartbeat is a timer of the
+// shard's wheel, so pings leave and timeouts strike up to one wheel granularity
+// (10 ms) late, never early.
+class Session : public std::enable_shared_from_this<Session>, private runtime::TimerWheel::Timer {
  public:
   enum class Transport { kPolling, kWebSocket };
   // A polling response body: text, or a v3 binary payload.
@@ -85,7 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Called once when the session is gone, to remove it from its table.
   using ClosedCallback = std::function<void(const std::string& sid)>;
 
-  Session(boost::asio::io_context& io, std::string sid, SessionConfig config,
+  Session(runtime::TimerWheel& timers, std::string sid, SessionConfig config,
           ClosedCallback on_closed);
   ~Session();
 
@@ -132,7 +133,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandlePacket(Packet packet);
   void HandleProbeFrame(std::string_view data);
   void SchedulePing();
-  void OnPingTimer();
+  // The heartbeat timer: v4 sends a ping or ends an unanswered one; v3 ends a
+  // session whose client stopped pinging.
+  void OnTimer() override;
   // v3: the client pings; the session ends when none came in time.
   void ExpectClientPing();
   PollBody Encode(const std::vector<Frame>& frames) const;
@@ -147,7 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::kOpen;
   Transport transport_ = Transport::kPolling;
 
-  boost::asio::steady_timer ping_timer_;
+  runtime::TimerWheel& timers_;
   bool awaiting_pong_ = false;
 
   // Long-polling state.

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "sidecar/engineio/session.h"
 #include "sidecar/runtime/metrics.h"
+#include "sidecar/runtime/timer_wheel.h"
 #include "sidecar/socketio/hub.h"
 
 namespace sidecar::runtime {
@@ -19,10 +20,15 @@ namespace sidecar::runtime {
 // Socket.IO sockets. Nothing here is shared between shards, so the hot path
 // takes no locks; other threads post work to the shard's io_context.
 struct Shard {
-  explicit Shard(uint32_t index) : index(index), io(1) {}
+  explicit Shard(uint32_t index) : index(index), io(1), timers(io, kTimerGranularity) {}
+
+  // Engine.IO heartbeats are this much late at most: a small fraction of any ping interval.
+  static constexpr std::chrono::milliseconds kTimerGranularity{10};
 
   uint32_t index;
   boost::asio::io_context io;
+  // Declared before what holds timers, so that it outlives them.
+  TimerWheel timers;
   std::unique_ptr<socketio::Hub> hub;
   absl::flat_hash_map<std::string, std::shared_ptr<engineio::Session>> sessions;
   ShardMetrics metrics;
