@@ -1,7 +1,7 @@
 #include "sidecar/socketio/hub.h"
 
 #include <algorithm>
-#include <deque>
+#include <boost/container/devector.hpp>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -54,9 +54,10 @@ struct Socket {
   absl::flat_hash_map<uint64_t, std::shared_ptr<CommandCollector>> pending_acks;
   uint64_t next_ack_id = 0;
   // No backend serves the namespace (within its grace period): what the socket
-  // sends is held here, in order, for the next one.
+  // sends is held here, in order, for the next one. A devector allocates nothing
+  // while empty; a deque takes 512 bytes per socket.
   bool waiting = false;
-  std::deque<pb::SidecarMessage> buffered;
+  boost::container::devector<pb::SidecarMessage> buffered;
   size_t buffered_bytes = 0;
   // Events whose ack the backend owes, by ack id: delivered again if it goes away.
   std::map<uint64_t, UnackedEvent> unacked;
@@ -104,7 +105,7 @@ class Client : public engineio::SessionHandler {
       }
       attachments_.push_back(std::move(packet.data));
       if (attachments_.size() == partial_->attachments) {
-        Packet complete = *std::move(partial_);
+        Packet complete = std::move(*partial_);
         partial_.reset();
         Dispatch(std::move(complete), std::exchange(attachments_, {}));
       }
@@ -115,7 +116,7 @@ class Client : public engineio::SessionHandler {
     if (!decoded.ok()) return Fail(runtime::ToStd(decoded.status().message()));
     if (decoded->attachments > 0) {
       partial_bytes_ = packet.data.size();
-      partial_ = *std::move(decoded);
+      partial_ = std::make_unique<Packet>(*std::move(decoded));
       return;
     }
     Dispatch(*std::move(decoded), {});
@@ -220,7 +221,8 @@ class Client : public engineio::SessionHandler {
   // Destroyed (which cancels its wait) once a namespace connects: an idle
   // connection keeps no timer but its session's ping timer.
   std::unique_ptr<boost::asio::steady_timer> connect_timer_;
-  std::optional<Packet> partial_;
+  // On the heap: most clients never send binary packets, and a Packet is 100 bytes.
+  std::unique_ptr<Packet> partial_;
   std::vector<std::string> attachments_;
   size_t partial_bytes_ = 0;  // of the partial packet and its attachments so far
 };
@@ -679,7 +681,7 @@ void Hub::Deliver(Socket& socket, std::shared_ptr<BackendLink> backend) {
   socket.backend = std::move(backend);
   socket.waiting = false;
   waiting_.erase(&socket);
-  std::deque<pb::SidecarMessage> held = std::exchange(socket.buffered, {});
+  boost::container::devector<pb::SidecarMessage> held = std::exchange(socket.buffered, {});
   socket.buffered_bytes = 0;
   // The new backend hears of the socket first: its connect if that was held,
   // else an adoption, or the connect a gone backend never decided on.
