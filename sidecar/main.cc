@@ -58,7 +58,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   if (!options.redis_url.empty()) {
     cluster = std::make_unique<sidecar::cluster::Cluster>(
         sidecar::cluster::ClusterConfig{options.redis_url, options.channel,
-                                        options.advertise_address},
+                                        options.advertise_address, options.redis_outbox_bytes},
         router);
     if (absl::Status status = cluster->Start(); !status.ok()) {
       Log(LogLevel::kError, status.message());
@@ -86,7 +86,9 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
         return "";
       },
       .render_metrics =
-          [&] { return sidecar::metrics::RenderMetrics(shards, router, draining.load()); },
+          [&] {
+            return sidecar::metrics::RenderMetrics(shards, router, draining.load(), cluster.get());
+          },
   });
 
   sidecar::http::ServerContext context{options, shards, {}, cluster.get()};

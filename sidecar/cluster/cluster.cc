@@ -16,6 +16,10 @@ using runtime::LogLevel;
 constexpr std::chrono::milliseconds kAnnounceInterval{1000};
 // A node not heard from for this long is no longer forwarded to.
 constexpr std::chrono::milliseconds kNodeExpiry{5000};
+// How long the outbox waits for the other nodes to subscribe again after an
+// outage (their reconnection backoff reaches 5 s).
+constexpr std::chrono::milliseconds kOutboxWait{8000};
+constexpr std::chrono::milliseconds kOutboxPoll{100};
 
 }  // namespace
 
@@ -61,7 +65,8 @@ Cluster::Cluster(ClusterConfig config, Router& router)
     : config_(std::move(config)),
       router_(router),
       work_(io_.get_executor()),
-      announce_timer_(io_) {}
+      announce_timer_(io_),
+      outbox_timer_(io_) {}
 
 Cluster::~Cluster() { Stop(); }
 
@@ -72,8 +77,13 @@ absl::Status Cluster::Start() {
   publisher_ = std::make_shared<RedisConnection>(io_, *endpoint, "publisher");
   subscriber_ = std::make_shared<RedisConnection>(io_, *endpoint, "subscriber");
   boost::asio::post(io_, [this] {
-    publisher_->Start([this] { publisher_up_ = true; },
-                      [this](const std::string&) { publisher_up_ = false; });
+    publisher_->Start(
+        [this] {
+          publisher_up_ = true;
+          if (!outbox_.empty())
+            FlushOutboxWhenHeard(std::chrono::steady_clock::now() + kOutboxWait);
+        },
+        [this](const std::string&) { OnPublisherDown(); });
     subscriber_->Start([this] { OnUp(); }, [this](const std::string&) { subscriber_up_ = false; });
     Announce(false);
   });
@@ -90,6 +100,11 @@ void Cluster::Stop() {
     publisher_->Stop();
     subscriber_->Stop();
     announce_timer_.cancel();
+    outbox_timer_.cancel();
+    if (!outbox_.empty()) {
+      Log(LogLevel::kWarning, "cluster: ", outbox_.size(),
+          " commands for other replicas were still waiting for Redis at exit");
+    }
     for (auto& [id, pending] : pending_) {
       pending.collector->Expire("the sidecar is stopping");
     }
@@ -142,6 +157,10 @@ void Cluster::Announce(bool reply_wanted) {
 void Cluster::PublishEnvelope(const std::string& channel, const Envelope& envelope,
                               std::function<void(std::optional<long long>)> on_published) {
   std::string payload = envelope.SerializeAsString();
+  // Commands without answers are worth delivering late; the rest are retried by their senders.
+  if (!on_published && envelope.has_command()) {
+    return SendOrQueue({"PUBLISH", channel, std::move(payload)}, nullptr);
+  }
   bool sent = publisher_->Command({"PUBLISH", channel, std::move(payload)},
                                   [on_published](redisReply* reply) {
                                     if (!on_published) return;
@@ -176,29 +195,130 @@ void Cluster::Publish(std::shared_ptr<const Command> command, std::string_view n
       pending_[id] = Pending{collector, std::move(timer)};
     }
     const bool to_one = !node.empty();
-    PublishEnvelope(to_one ? ChannelOf(node) : config_.channel, envelope,
-                    [this, id, to_one, collector](std::optional<long long> receivers) {
-                      if (!collector) return;
-                      if (!receivers) {
-                        if (to_one) {
-                          collector->Fail(pb::CODE_UNAVAILABLE,
-                                          "Redis is unreachable, and so is the replica that "
-                                          "owns the socket");
-                        }
-                        collector->PartDone();
-                        pending_.erase(id);
-                        return;
-                      }
-                      // Our own subscriber receives what we broadcast, and ignores it.
-                      long long others = *receivers - (!to_one && subscriber_up_ ? 1 : 0);
-                      if (to_one && others == 0) {
-                        collector->Fail(pb::CODE_NOT_FOUND,
-                                        "no such socket: the replica that made it is gone");
-                      }
-                      collector->AddParts(static_cast<size_t>(std::max(0LL, others)));
-                      collector->PartDone();
-                      if (collector->finished()) pending_.erase(id);
-                    });
+    const std::string& channel = to_one ? ChannelOf(node) : config_.channel;
+    if (!collector) return PublishEnvelope(channel, envelope, nullptr);
+    PublishEnvelope(
+        channel, envelope, [this, id, to_one, collector](std::optional<long long> receivers) {
+          if (!receivers) {
+            if (to_one) {
+              collector->Fail(pb::CODE_UNAVAILABLE,
+                              "Redis is unreachable, and so is the replica that "
+                              "owns the socket");
+            }
+            collector->PartDone();
+            pending_.erase(id);
+            return;
+          }
+          // Our own subscriber receives what we broadcast, and ignores it.
+          long long others = *receivers - (!to_one && subscriber_up_ ? 1 : 0);
+          if (to_one && others == 0) {
+            collector->Fail(pb::CODE_NOT_FOUND, "no such socket: the replica that made it is gone");
+          }
+          collector->AddParts(static_cast<size_t>(std::max(0LL, others)));
+          collector->PartDone();
+          if (collector->finished()) pending_.erase(id);
+        });
+  });
+}
+
+size_t Cluster::LiveNodes() const {
+  std::lock_guard lock(nodes_mutex_);
+  size_t live = 1;
+  auto now = std::chrono::steady_clock::now();
+  for (const auto& [id, node] : nodes_) {
+    if (id != runtime::LocalNodeId() && now - node.seen <= kNodeExpiry) ++live;
+  }
+  return live;
+}
+
+// Commands sent but not answered when the connection dropped may not have
+// reached Redis: they go back to the head of the outbox, in order (a command
+// Redis ran whose answer was lost is then published twice).
+void Cluster::OnPublisherDown() {
+  if (publisher_up_.exchange(false)) nodes_before_outage_ = LiveNodes();
+  while (!unacked_.empty()) {
+    outbox_bytes_ += unacked_.back().bytes;
+    outbox_.push_front(std::move(unacked_.back()));
+    unacked_.pop_back();
+  }
+  outbox_messages_ = outbox_.size();
+}
+
+bool Cluster::SendTracked(Queued& queued) {
+  bool sent =
+      publisher_->Command(queued.command, [this, on_reply = queued.on_reply](redisReply* reply) {
+        // Without a reply, OnPublisherDown queues it again.
+        if (reply == nullptr) return;
+        unacked_.pop_front();
+        if (on_reply) on_reply(reply);
+      });
+  if (sent) unacked_.push_back(std::move(queued));
+  return sent;
+}
+
+void Cluster::SendOrQueue(std::vector<std::string> command,
+                          RedisConnection::ReplyHandler on_reply) {
+  size_t bytes = 0;
+  for (const std::string& arg : command) bytes += arg.size();
+  Queued queued{std::move(command), std::move(on_reply), bytes};
+  if (outbox_.empty() && !flushing_ && SendTracked(queued)) return;
+  if (outbox_bytes_ + bytes > config_.outbox_bytes) {
+    if (outbox_dropped_++ == 0 || outbox_dropped_ % 1000 == 0) {
+      Log(LogLevel::kError, "cluster: the outbox for Redis is full (", outbox_bytes_,
+          " bytes); other replicas miss this command (", outbox_dropped_.load(),
+          " dropped so far)");
+    }
+    if (queued.on_reply) queued.on_reply(nullptr);
+    return;
+  }
+  outbox_bytes_ += bytes;
+  outbox_.push_back(std::move(queued));
+  outbox_messages_ = outbox_.size();
+}
+
+// Redis pub/sub keeps nothing for a subscriber that is not there yet, so the
+// outbox waits (a bounded time) for every node that was there before.
+void Cluster::FlushOutboxWhenHeard(std::chrono::steady_clock::time_point give_up) {
+  flushing_ = true;
+  auto flush = [this] {
+    size_t sent = 0;
+    while (!outbox_.empty()) {
+      size_t bytes = outbox_.front().bytes;
+      if (!SendTracked(outbox_.front())) break;
+      outbox_bytes_ -= bytes;
+      outbox_.pop_front();
+      ++sent;
+    }
+    outbox_messages_ = outbox_.size();
+    flushing_ = false;
+    if (sent > 0)
+      Log(LogLevel::kInfo, "cluster: published ", sent, " commands kept while Redis was down");
+  };
+  if (!publisher_up_) {
+    flushing_ = false;
+    return;
+  }
+  if (!subscriber_up_ || std::chrono::steady_clock::now() >= give_up) {
+    if (std::chrono::steady_clock::now() >= give_up) return flush();
+  } else {
+    bool asked = publisher_->Command(
+        {"PUBSUB", "NUMSUB", config_.channel}, [this, give_up, flush](redisReply* reply) {
+          long long listening = -1;
+          if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+              reply->element[1]->type == REDIS_REPLY_INTEGER) {
+            listening = reply->element[1]->integer;
+          }
+          if (listening >= static_cast<long long>(nodes_before_outage_)) return flush();
+          outbox_timer_.expires_after(kOutboxPoll);
+          outbox_timer_.async_wait([this, give_up](boost::system::error_code error) {
+            if (!error) FlushOutboxWhenHeard(give_up);
+          });
+        });
+    if (asked) return;
+  }
+  outbox_timer_.expires_after(kOutboxPoll);
+  outbox_timer_.async_wait([this, give_up](boost::system::error_code error) {
+    if (!error) FlushOutboxWhenHeard(give_up);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@ struct ClusterConfig {
   std::string channel;
   // This node's Socket.IO listener as other nodes reach it, "host:port".
   std::string address;
+  // Commands for other nodes (without answers) kept while Redis is down, and
+  // published in order once it is back; 0 keeps none.
+  size_t outbox_bytes = 16 << 20;
 };
 
 // This node's membership of a cluster over Redis pub/sub (Flask-SocketIO's
@@ -36,8 +40,12 @@ struct ClusterConfig {
 // until a deadline. Nodes announce their HTTP address every second.
 //
 // Redis runs on a thread of its own, never on an io thread. While Redis is
-// unreachable, commands reach this node's sockets only, and the connection
-// is retried with backoff.
+// unreachable, commands reach this node's sockets at once, and the connection
+// is retried with backoff. Commands that expect no answer wait in a bounded
+// outbox (`outbox_bytes`; beyond it they are dropped, counted and logged)
+// and are published in order once Redis is back and as many nodes have
+// subscribed again as were alive when it went away (or after kOutboxWait):
+// Redis pub/sub keeps nothing for a subscriber that is not there yet.
 class Cluster : public Peers, public runtime::NodeDirectory {
  public:
   Cluster(ClusterConfig config, Router& router);
@@ -53,12 +61,21 @@ class Cluster : public Peers, public runtime::NodeDirectory {
 
   // "connected" or "disconnected".
   std::string redis_state() const;
+  // Commands waiting for Redis, and those dropped because the outbox was full.
+  uint64_t outbox_messages() const { return outbox_messages_; }
+  uint64_t outbox_dropped() const { return outbox_dropped_; }
   const std::string& address() const { return config_.address; }
 
  private:
   struct Pending {
     std::shared_ptr<socketio::CommandCollector> collector;
     std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  // A Redis command for other nodes that expects no answer they send.
+  struct Queued {
+    std::vector<std::string> command;
+    RedisConnection::ReplyHandler on_reply;
+    size_t bytes = 0;
   };
   struct Node {
     std::string address;
@@ -74,6 +91,15 @@ class Cluster : public Peers, public runtime::NodeDirectory {
                        const ::socketio::sidecar::cluster::Envelope& envelope,
                        std::function<void(std::optional<long long>)> on_published);
   std::string ChannelOf(std::string_view node) const;
+  // Sends a Redis command that expects no answer now, or queues it while
+  // Redis is down or the outbox is not yet flushed.
+  void SendOrQueue(std::vector<std::string> command, RedisConnection::ReplyHandler on_reply);
+  void OnPublisherDown();
+  // Sends a queued command, keeping it until Redis answers; false when not connected.
+  bool SendTracked(Queued& queued);
+  // Flushes the outbox once enough nodes listen again.
+  void FlushOutboxWhenHeard(std::chrono::steady_clock::time_point give_up);
+  size_t LiveNodes() const;
 
   friend class ReplyToNode;
 
@@ -88,6 +114,17 @@ class Cluster : public Peers, public runtime::NodeDirectory {
   std::atomic<bool> subscriber_up_{false};
   boost::asio::steady_timer announce_timer_;
   uint64_t next_request_id_ = 1;
+
+  std::deque<Queued> outbox_;
+  // Sent, not yet answered, in order.
+  std::deque<Queued> unacked_;
+  size_t outbox_bytes_ = 0;
+  // Nodes (this one included) subscribed when Redis went away.
+  size_t nodes_before_outage_ = 1;
+  bool flushing_ = false;
+  boost::asio::steady_timer outbox_timer_;
+  std::atomic<uint64_t> outbox_messages_{0};
+  std::atomic<uint64_t> outbox_dropped_{0};
   absl::flat_hash_map<uint64_t, Pending> pending_;
 
   mutable std::mutex nodes_mutex_;

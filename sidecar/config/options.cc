@@ -88,6 +88,10 @@ ABSL_FLAG(std::string, redis_url, "",
           "Cluster mode: redis://[:password@]host[:port] of the Redis that carries broadcasts, "
           "room operations and Admin calls between replicas (Flask-SocketIO's message_queue). "
           "Empty for a single sidecar.");
+ABSL_FLAG(uint64_t, redis_outbox_bytes, 16 << 20,
+          "Cluster mode: bytes of commands for other replicas (broadcasts, room changes) kept "
+          "while Redis is unreachable and published in order once it is back; beyond it they "
+          "are dropped (redis_outbox_dropped_total). 0 keeps none.");
 ABSL_FLAG(std::string, channel, "socketio-sidecar",
           "Cluster mode: prefix of the Redis pub/sub channels; clusters sharing a Redis need "
           "different ones.");
@@ -254,6 +258,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
 
   options.redis_url = absl::GetFlag(FLAGS_redis_url);
   options.channel = absl::GetFlag(FLAGS_channel);
+  options.redis_outbox_bytes = absl::GetFlag(FLAGS_redis_outbox_bytes);
   if (options.channel.empty()) return absl::InvalidArgumentError("channel must not be empty");
   options.advertise_address = absl::GetFlag(FLAGS_advertise_address);
   if (options.advertise_address.empty()) {

@@ -46,6 +46,7 @@ struct Options {
   size_t max_outbound_queue = 1000;        // packets queued per connection before it is dropped
   size_t max_outbound_bytes = 16'000'000;  // bytes queued per connection before it is dropped
   std::string redis_url;                   // empty: a single node
+  size_t redis_outbox_bytes = 16 << 20;
   std::string channel = "socketio-sidecar";
   std::string advertise_address;  // resolved by ParseOptions
   std::string node_id;            // empty: random

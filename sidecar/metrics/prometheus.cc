@@ -55,7 +55,8 @@ class Exposition {
 
 }  // namespace
 
-std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool draining) {
+std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool draining,
+                          const cluster::Cluster* cluster) {
   auto sum = [&](runtime::Counter runtime::ShardMetrics::*counter) {
     uint64_t total = 0;
     for (uint32_t i = 0; i < shards.size(); ++i) total += (shards.at(i).metrics.*counter).Get();
@@ -104,6 +105,15 @@ std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool
   out.Sample("backend_ack_timeouts_total", sum(&M::backend_ack_timeouts));
   out.Family("draining", "gauge", "1 while a SIGTERM drain is in progress.");
   out.Sample("draining", draining ? 1 : 0);
+  if (cluster != nullptr) {
+    out.Family("redis_outbox_messages", "gauge",
+               "Commands for other replicas waiting for Redis to come back.");
+    out.Sample("redis_outbox_messages", cluster->outbox_messages());
+    out.Family("redis_outbox_dropped_total", "counter",
+               "Commands for other replicas dropped because the outbox for Redis was full "
+               "(--redis_outbox_bytes).");
+    out.Sample("redis_outbox_dropped_total", cluster->outbox_dropped());
+  }
 
   cluster::Command command;
   command.mutable_stats();

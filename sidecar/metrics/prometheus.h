@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "sidecar/cluster/cluster.h"
 #include "sidecar/cluster/router.h"
 #include "sidecar/runtime/shards.h"
 
@@ -10,6 +11,8 @@ namespace sidecar::metrics {
 // The Prometheus text exposition of this sidecar: counters summed over the
 // shards' ShardMetrics, and gauges from a Stats snapshot the shards take on
 // their own threads (left out if they do not answer within a second).
-std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool draining);
+// `cluster` is null for a single node.
+std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool draining,
+                          const cluster::Cluster* cluster = nullptr);
 
 }  // namespace sidecar::metrics
