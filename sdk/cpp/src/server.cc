@@ -411,7 +411,7 @@ void Server::Dispatch(const std::shared_ptr<Attachment>& attachment, Message mes
       // Known before the socket's next event is dispatched, which follows on the stream.
       const pb::Adopted& adopted = message.adopted();
       auto info = std::make_shared<const ConnectionInfo>(
-          ConnectionInfo{ToHandshake(adopted.handshake()), ParseObject(adopted.auth_json())});
+          ConnectionInfo{adopted.handshake().SerializeAsString(), adopted.auth_json()});
       {
         std::lock_guard lock(mutex_);
         connections_[adopted.sid()] = Connection{info, std::nullopt, false};
@@ -460,14 +460,14 @@ void Server::Dispatch(const std::shared_ptr<Attachment>& attachment, Message mes
 void Server::HandleConnect(Attachment& attachment, const Message& message) {
   const pb::Connect& connect = message.connect();
   auto info = std::make_shared<const ConnectionInfo>(
-      ConnectionInfo{ToHandshake(connect.handshake()), ParseObject(connect.auth_json())});
+      ConnectionInfo{connect.handshake().SerializeAsString(), connect.auth_json()});
   {
     std::lock_guard lock(mutex_);
     connections_[connect.sid()] = Connection{info, std::nullopt, false};
   }
   std::shared_ptr<const Handlers> handlers = FindHandlers(connect.namespace_());
-  Socket socket(*this, connect.sid(), connect.namespace_(), "connect", &info->handshake,
-                &info->auth, "{}");
+  Socket socket(*this, connect.sid(), connect.namespace_(), "connect", info->handshake,
+                &info->auth_json, "{}");
   // Before the sidecar hears the decision the socket does not exist for
   // commands, so the handler's own are held and follow the decision.
   std::vector<Outgoing> held;
@@ -478,7 +478,7 @@ void Server::HandleConnect(Attachment& attachment, const Message& message) {
   answer->set_namespace_(connect.namespace_());
   answer->set_accept(true);
   try {
-    if (handlers != nullptr && handlers->connect && !handlers->connect(socket, info->auth)) {
+    if (handlers != nullptr && handlers->connect && !handlers->connect(socket, socket.auth())) {
       answer->set_accept(false);
     }
   } catch (const ConnectionRefusedError& refused) {
@@ -526,8 +526,10 @@ Server::Connection Server::ConnectionOf(const std::string& sid, const std::strin
   request.mutable_get_socket()->set_namespace_(nsp);
   absl::StatusOr<pb::CommandResult> result = RequestAndWait(std::move(request));
   auto info = std::make_shared<ConnectionInfo>();
-  if (result.ok() && StatusOf(*result).ok())
-    info->handshake = ToHandshake(result->socket().handshake());
+  info->has_auth = false;
+  if (result.ok() && StatusOf(*result).ok()) {
+    info->handshake = result->socket().handshake().SerializeAsString();
+  }
   std::lock_guard lock(mutex_);
   return connections_.try_emplace(sid, Connection{std::move(info), std::nullopt, false})
       .first->second;
@@ -543,8 +545,10 @@ void Server::HandleEvent(Attachment& attachment, const Message& message) {
   if (!handler) return;  // as in Flask-SocketIO, an ack nobody can give is never sent
   Connection connection = ConnectionOf(event.sid(), event.namespace_());
   if (connection.rejected) return;
-  Socket socket(*this, event.sid(), event.namespace_(), event.event(), &connection.info->handshake,
-                &connection.info->auth, connection.session_json.value_or(event.session_json()));
+  const ConnectionInfo& info = *connection.info;
+  Socket socket(*this, event.sid(), event.namespace_(), event.event(), info.handshake,
+                info.has_auth ? &info.auth_json : nullptr,
+                connection.session_json.value_or(event.session_json()));
   std::optional<Args> ack;
   absl::StatusOr<Args> args = DecodeArgs(event.args());
   try {
@@ -579,10 +583,11 @@ void Server::HandleDisconnected(const Message& message) {
   if (connection.rejected) return;
   std::shared_ptr<const Handlers> handlers = FindHandlers(disconnected.namespace_());
   if (handlers == nullptr || !handlers->disconnect) return;
-  static const ConnectionInfo kUnknown;
+  static const ConnectionInfo kUnknown{.handshake = {}, .auth_json = {}, .has_auth = false};
   const ConnectionInfo& info = connection.info ? *connection.info : kUnknown;
-  Socket socket(*this, disconnected.sid(), disconnected.namespace_(), "disconnect", &info.handshake,
-                &info.auth, connection.session_json.value_or(disconnected.session_json()));
+  Socket socket(*this, disconnected.sid(), disconnected.namespace_(), "disconnect", info.handshake,
+                info.has_auth ? &info.auth_json : nullptr,
+                connection.session_json.value_or(disconnected.session_json()));
   try {
     handlers->disconnect(socket, disconnected.reason());
   } catch (...) {
@@ -872,13 +877,13 @@ absl::Status Server::Disconnect(std::string_view sid, std::string_view nsp) {
 // --- Socket --------------------------------------------------------------------
 
 Socket::Socket(Server& server, std::string sid, std::string nsp, std::string event,
-               const Handshake* handshake, const Json* auth, std::string session_json)
+               std::string_view handshake, const std::string* auth_json, std::string session_json)
     : server_(server),
       sid_(std::move(sid)),
       nsp_(std::move(nsp)),
       event_(std::move(event)),
-      handshake_(handshake),
-      auth_(auth),
+      handshake_bytes_(handshake),
+      auth_json_(auth_json),
       session_json_(session_json.empty() ? "{}" : std::move(session_json)) {}
 
 Json& Socket::session() {
@@ -887,13 +892,20 @@ Json& Socket::session() {
 }
 
 const Handshake& Socket::handshake() const {
-  static const Handshake kNone;
-  return handshake_ != nullptr ? *handshake_ : kNone;
+  if (!handshake_.has_value()) {
+    pb::Handshake message;
+    if (!message.ParseFromArray(handshake_bytes_.data(),
+                                static_cast<int>(handshake_bytes_.size()))) {
+      message.Clear();
+    }
+    handshake_ = ToHandshake(message);
+  }
+  return *handshake_;
 }
 
 const Json& Socket::auth() const {
-  static const Json kNull;
-  return auth_ != nullptr ? *auth_ : kNull;
+  if (!auth_.has_value()) auth_ = auth_json_ != nullptr ? ParseObject(*auth_json_) : Json();
+  return *auth_;
 }
 
 namespace {

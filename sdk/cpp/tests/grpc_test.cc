@@ -180,6 +180,44 @@ TEST(GrpcLink, AttachesWithItsNamespacesThenServesConnectsAndEvents) {
   EXPECT_EQ(ack->ack().args().json(), "[42]");
 }
 
+TEST(GrpcLink, EventHandlersSeeTheHandshakeAndAuthOfConnectedAndAdoptedSockets) {
+  Seen seen;
+  FakeSidecar sidecar([&](Stream& stream) {
+    if (!Welcome(stream, seen)) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "");
+    SendConnect(stream, "sid-1", R"({"user":"ann"})");
+    pb::SidecarMessage adopted;
+    adopted.mutable_adopted()->set_sid("sid-2");
+    adopted.mutable_adopted()->set_namespace_("/");
+    adopted.mutable_adopted()->set_auth_json(R"({"user":"bob"})");
+    pb::Handshake* handshake = adopted.mutable_adopted()->mutable_handshake();
+    handshake->set_remote_address("10.0.0.8:41001");
+    pb::KeyValue* header = handshake->add_headers();
+    header->set_key("x-team");
+    header->set_value("blue");
+    stream.Write(adopted);
+    SendEvent(stream, "sid-1", "whoami", "[]", 1);
+    SendEvent(stream, "sid-2", "whoami", "[]", 2);
+    return RecordUntilTheEnd(stream, seen);
+  });
+  Server server(FastRetries());
+  AddCalculator(server);
+  server.On("/", "whoami", [](Socket& socket, const Args&) {
+    return Args{socket.auth().value("user", ""), socket.handshake().remote_address,
+                socket.handshake().Header("X-Team").value_or("")};
+  });
+  std::thread running([&] { EXPECT_TRUE(server.Run(sidecar.address()).ok()); });
+  std::optional<pb::BackendMessage> first = seen.First(pb::BackendMessage::kAck);
+  std::optional<pb::BackendMessage> second = seen.First(pb::BackendMessage::kAck, 1);
+  server.Shutdown();
+  running.join();
+
+  ASSERT_TRUE(first && second);
+  // The two sockets' handlers run concurrently: their acks come in either order.
+  if (first->ack().ack_id() == 2) std::swap(first, second);
+  EXPECT_EQ(first->ack().args().json(), R"(["ann","10.0.0.7:41000",""])");
+  EXPECT_EQ(second->ack().args().json(), R"(["bob","10.0.0.8:41001","blue"])");
+}
+
 TEST(GrpcLink, AttachesAgainAfterTheSidecarRestarts) {
   Seen seen;
   Script script = [&](Stream& stream) {

@@ -276,10 +276,13 @@ class Server {
     DisconnectHandler disconnect;
     std::function<std::optional<Args>(Socket&, std::exception_ptr)> error;
   };
-  // What a socket's handlers see of its connection; immutable once connected.
+  // What a socket's handlers see of its connection; immutable once connected. Kept as the
+  // sidecar sent it and parsed by the sockets whose handlers read it: an idle connection holds
+  // a few hundred bytes instead of a parsed Handshake's string per header.
   struct ConnectionInfo {
-    Handshake handshake;
-    Json auth;
+    std::string handshake;  // a serialised pb::Handshake; empty when unknown
+    std::string auth_json;
+    bool has_auth = true;  // false for a socket that connected before this backend attached
   };
   // What a connected socket keeps between its events.
   struct Connection {

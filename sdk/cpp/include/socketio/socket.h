@@ -99,9 +99,10 @@ class Socket {
 
  private:
   friend class Server;
-  // `session_json` is parsed only if the handler reads the session.
+  // `handshake` (a serialised Handshake message), `auth_json` (null: unknown) and
+  // `session_json` are parsed only if the handler reads them; they outlive the socket.
   Socket(Server& server, std::string sid, std::string nsp, std::string event,
-         const Handshake* handshake, const Json* auth, std::string session_json);
+         std::string_view handshake, const std::string* auth_json, std::string session_json);
 
   // Non-null in a connect handler whose connection is not accepted yet.
   std::vector<::socketio::sidecar::v1::BackendMessage>* held_ = nullptr;
@@ -109,8 +110,10 @@ class Socket {
   std::string sid_;
   std::string nsp_;
   std::string event_;
-  const Handshake* handshake_;
-  const Json* auth_;
+  std::string_view handshake_bytes_;
+  const std::string* auth_json_;
+  mutable std::optional<Handshake> handshake_;
+  mutable std::optional<Json> auth_;
   std::string session_json_;
   std::optional<Json> session_;
 };
