@@ -224,7 +224,7 @@ func (s *Server) handleConnect(a *attachment, c *conn, connect *sidecarpb.Connec
 	c.mu.Lock()
 	c.known = true
 	c.engineSID = connect.GetEngineSid()
-	c.handshake = newHandshake(connect.GetHandshake())
+	c.handshake = encodeHandshake(connect.GetHandshake())
 	c.auth = auth
 	c.rejected = false
 	c.deferring = !a.info.AlwaysConnect
@@ -387,7 +387,7 @@ func (s *Server) handleAdopted(c *conn, adopted *sidecarpb.Adopted) {
 	c.mu.Lock()
 	c.known = true
 	c.engineSID = adopted.GetEngineSid()
-	c.handshake = newHandshake(adopted.GetHandshake())
+	c.handshake = encodeHandshake(adopted.GetHandshake())
 	c.auth = auth
 	c.rejected = false
 	c.deferring = false
@@ -411,6 +411,6 @@ func (s *Server) learn(ctx context.Context, c *conn) {
 		return
 	}
 	c.mu.Lock()
-	c.handshake = newHandshake(info.GetHandshake())
+	c.handshake = encodeHandshake(info.GetHandshake())
 	c.mu.Unlock()
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/sidecarpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Socket is one client's connection to one namespace, as seen by a handler: who it is, how it
@@ -51,11 +52,20 @@ func (s *Socket) EngineSID() string {
 
 // Handshake describes the client's first HTTP request (Flask-SocketIO's request.environ). It is
 // nil only if the socket connected before this backend attached and the sidecar no longer knows
-// it.
+// it. Each call decodes it anew from the serialised form the connection keeps (a few hundred bytes
+// per idle connection instead of a map per header), so keep the result rather than calling again.
 func (s *Socket) Handshake() *Handshake {
 	s.conn.mu.Lock()
-	defer s.conn.mu.Unlock()
-	return s.conn.handshake
+	encoded := s.conn.handshake
+	s.conn.mu.Unlock()
+	if encoded == nil {
+		return nil
+	}
+	var handshake sidecarpb.Handshake
+	if err := proto.Unmarshal(encoded, &handshake); err != nil {
+		return nil
+	}
+	return newHandshake(&handshake)
 }
 
 // Auth is the CONNECT packet's payload (socket.io-client's auth option), `{}` when the client sent
@@ -98,6 +108,18 @@ type Handshake struct {
 	Transport string
 	// EIO is the Engine.IO protocol revision of the client.
 	EIO int
+}
+
+// encodeHandshake is what a conn keeps of a handshake: nil when there is none.
+func encodeHandshake(handshake *sidecarpb.Handshake) []byte {
+	if handshake == nil {
+		return nil
+	}
+	encoded, err := proto.Marshal(handshake)
+	if err != nil {
+		return nil
+	}
+	return encoded
 }
 
 func newHandshake(handshake *sidecarpb.Handshake) *Handshake {
@@ -266,7 +288,7 @@ type conn struct {
 	mu        sync.Mutex
 	known     bool
 	engineSID string
-	handshake *Handshake
+	handshake []byte // a serialised sidecarpb.Handshake; nil when unknown
 	auth      json.RawMessage
 	// While the connect handler runs and the sidecar awaits its decision, the socket does not
 	// exist for commands yet: its own commands wait here and follow the ConnectDecision.
