@@ -39,8 +39,19 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   sidecar::cluster::Router router(shards);
   sidecar::backend::BackendService backend_service(shards, router, backend_config);
 
+  sidecar::socketio::SocketLocations socket_locations;
+  std::unique_ptr<sidecar::socketio::RecoveryStore> recovery;
+  if (options.connection_state_recovery) {
+    recovery = std::make_unique<sidecar::socketio::MemoryRecoveryStore>(
+        sidecar::socketio::MemoryRecoveryConfig{.window = options.recovery_window,
+                                                .max_packets = options.recovery_max_packets},
+        socket_locations, shards.size());
+    router.set_recovery(recovery.get(), &socket_locations);
+  }
   for (uint32_t i = 0; i < shards.size(); ++i) {
     sidecar::socketio::HubConfig hub_config;
+    hub_config.recovery = recovery.get();
+    hub_config.locations = &socket_locations;
     hub_config.shard = i;
     hub_config.always_connect = options.always_connect;
     hub_config.connect_timeout = options.connect_timeout;

@@ -370,8 +370,7 @@ class ReplyToBackend : public socketio::OutcomeSink {
 }  // namespace
 
 void BackendService::PostToOwner(const std::string& sid, std::function<void(socketio::Hub&)> run) {
-  if (!runtime::IsLocalId(sid)) return;
-  std::optional<uint32_t> index = runtime::ShardOfId(sid, shards_.size());
+  std::optional<uint32_t> index = router_.LocalShardOf(sid);
   if (!index) return;
   runtime::Shard& shard = shards_.at(*index);
   boost::asio::post(shard.io, [&shard, run = std::move(run)] { run(*shard.hub); });

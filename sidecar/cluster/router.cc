@@ -97,6 +97,14 @@ size_t WebSocketSessions(const runtime::Shard& shard) {
 
 Router::Router(runtime::Shards& shards) : shards_(shards) {}
 
+std::optional<uint32_t> Router::LocalShardOf(std::string_view sid) const {
+  if (locations_ != nullptr) {
+    if (std::optional<uint32_t> shard = locations_->ShardOf(sid)) return shard;
+  }
+  if (!runtime::IsLocalId(sid)) return std::nullopt;
+  return runtime::ShardOfId(sid, shards_.size());
+}
+
 std::vector<uint32_t> Router::AllShards() const {
   std::vector<uint32_t> all(shards_.size());
   for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
@@ -122,10 +130,8 @@ absl::Status Router::Validate(const Command& command) const {
 Router::Scope Router::ScopeOf(const Command& command) const {
   Scope scope;
   auto add_sid = [&](const std::string& sid) {
-    if (runtime::IsLocalId(sid)) {
-      std::optional<uint32_t> shard = runtime::ShardOfId(sid, shards_.size());
-      if (shard &&
-          std::find(scope.shards.begin(), scope.shards.end(), *shard) == scope.shards.end()) {
+    if (std::optional<uint32_t> shard = LocalShardOf(sid)) {
+      if (std::find(scope.shards.begin(), scope.shards.end(), *shard) == scope.shards.end()) {
         scope.shards.push_back(*shard);
       }
     } else if (runtime::NodeOfId(sid).has_value()) {
@@ -171,8 +177,8 @@ void Router::Run(std::shared_ptr<const Command> command,
   }
   Scope scope = ScopeOf(*command);
   const bool collect_remote = scope.remote && wait_for_nodes;
-  auto collector =
-      NewCollector(*command, std::move(sink), scope.shards.size() + (collect_remote ? 1 : 0));
+  auto collector = NewCollector(*command, std::move(sink),
+                                LocalParts(*command, scope.shards) + (collect_remote ? 1 : 0));
   RunOnShards(scope.shards, command, collector);
   if (scope.remote) {
     peers_->Publish(command, scope.node, collect_remote ? collector : nullptr,
@@ -186,8 +192,15 @@ void Router::RunHere(std::shared_ptr<const Command> command,
     return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
   }
   std::vector<uint32_t> shards = ScopeOf(*command).shards;
-  auto collector = NewCollector(*command, std::move(sink), shards.size());
+  auto collector = NewCollector(*command, std::move(sink), LocalParts(*command, shards));
   RunOnShards(shards, std::move(command), collector);
+}
+
+size_t Router::LocalParts(const Command& command, const std::vector<uint32_t>& shards) const {
+  if (shards.empty()) return 0;
+  // A logged emit is one part until the store has logged it.
+  if (recovery_ != nullptr && command.has_emit() && socketio::IsLogged(command.emit())) return 1;
+  return shards.size();
 }
 
 void Router::RunOnShards(const std::vector<uint32_t>& shards,
@@ -196,6 +209,25 @@ void Router::RunOnShards(const std::vector<uint32_t>& shards,
   if (shards.empty()) return;
   std::shared_ptr<const socketio::EmitPlan> plan;
   if (command->has_emit()) plan = *socketio::MakeEmitPlan(command->emit());
+  if (recovery_ != nullptr && command->has_emit() && socketio::IsLogged(command->emit())) {
+    recovery_->Append(std::move(plan),
+                      [this, command, collector](std::shared_ptr<const socketio::EmitPlan> logged) {
+                        // Where the sockets are now: one may have been restored on another
+                        // shard since the command was routed, before this event was logged.
+                        std::vector<uint32_t> shards = ScopeOf(*command).shards;
+                        collector->AddParts(shards.size());
+                        PostToShards(shards, command, std::move(logged), collector);
+                        collector->PartDone();
+                      });
+    return;
+  }
+  PostToShards(shards, std::move(command), std::move(plan), collector);
+}
+
+void Router::PostToShards(const std::vector<uint32_t>& shards,
+                          std::shared_ptr<const Command> command,
+                          std::shared_ptr<const socketio::EmitPlan> plan,
+                          const std::shared_ptr<CommandCollector>& collector) {
   for (uint32_t index : shards) {
     runtime::Shard& shard = shards_.at(index);
     boost::asio::post(shard.io, [&shard, command, plan, collector] {

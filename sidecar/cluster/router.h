@@ -39,6 +39,15 @@ class Router {
 
   // Cluster mode: commands that may concern sockets elsewhere are published.
   void set_peers(Peers* peers) { peers_ = peers; }
+  // Connection state recovery: emits that are logged get their offset from
+  // the store before they reach the shards, and sockets restored on another
+  // shard than their sid names are found there.
+  void set_recovery(socketio::RecoveryStore* store, const socketio::SocketLocations* locations) {
+    recovery_ = store;
+    locations_ = locations;
+  }
+  // The shard of this node that owns a sid, if one may.
+  std::optional<uint32_t> LocalShardOf(std::string_view sid) const;
   // Fills node-level facts (backends, Redis state) into this node's Stats.
   void set_describe_node(std::function<void(pb::NodeStats&)> describe) {
     describe_node_ = std::move(describe);
@@ -69,11 +78,18 @@ class Router {
   // A collector for `parts` parts, with this node's facts for Stats; finished at once with none.
   std::shared_ptr<socketio::CommandCollector> NewCollector(
       const Command& command, std::shared_ptr<socketio::OutcomeSink> sink, size_t parts) const;
+  // How many parts of a collector RunOnShards finishes for these shards.
+  size_t LocalParts(const Command& command, const std::vector<uint32_t>& shards) const;
   void RunOnShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
                    const std::shared_ptr<socketio::CommandCollector>& collector);
+  void PostToShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
+                    std::shared_ptr<const socketio::EmitPlan> plan,
+                    const std::shared_ptr<socketio::CommandCollector>& collector);
 
   runtime::Shards& shards_;
   Peers* peers_ = nullptr;
+  socketio::RecoveryStore* recovery_ = nullptr;
+  const socketio::SocketLocations* locations_ = nullptr;
   std::function<void(pb::NodeStats&)> describe_node_;
 };
 

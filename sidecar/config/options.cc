@@ -116,6 +116,17 @@ ABSL_FLAG(double, drain_timeout, 20,
           "Seconds a SIGTERM drain may take: readiness fails, no new connections are accepted, "
           "client transports are closed spread over this window (clients reconnect elsewhere), "
           "then the sidecar exits.");
+ABSL_FLAG(bool, connection_state_recovery, false,
+          "Connection state recovery (socket.io-client 4.6+): a client that lost its transport "
+          "and reconnects within --recovery_window gets its socket back (sid, rooms, session) "
+          "and the events it missed. Every logged event then carries its offset as a last "
+          "argument, which client listeners see, so it is off unless asked for.");
+ABSL_FLAG(double, recovery_window, 120,
+          "Connection state recovery: seconds a socket whose transport dropped can be restored, "
+          "and events are kept for replay.");
+ABSL_FLAG(uint64_t, recovery_max_packets, 10000,
+          "Connection state recovery: events kept for replay (all namespaces); a client that "
+          "missed one that left the log gets a fresh session.");
 ABSL_FLAG(std::string, log_format, "text", "Log lines as 'text' or 'json' (one object per line).");
 ABSL_FLAG(uint64_t, max_connections, 0,
           "Refuse new clients with HTTP 503 once the process holds about this many file "
@@ -210,6 +221,7 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
        &options.backend_grace_period},
       {"backend_ack_timeout", absl::GetFlag(FLAGS_backend_ack_timeout),
        &options.backend_ack_timeout},
+      {"recovery_window", absl::GetFlag(FLAGS_recovery_window), &options.recovery_window},
   };
   for (const auto& duration : durations) {
     absl::StatusOr<std::chrono::milliseconds> value = Duration(duration.name, duration.seconds);
@@ -304,6 +316,13 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   uint64_t wanted = absl::GetFlag(FLAGS_max_connections);
   options.max_fds = wanted == 0 ? ceiling : std::min<size_t>(wanted, ceiling);
   options.ready_requires_redis = absl::GetFlag(FLAGS_ready_requires_redis);
+  options.connection_state_recovery = absl::GetFlag(FLAGS_connection_state_recovery);
+  options.recovery_max_packets = absl::GetFlag(FLAGS_recovery_max_packets);
+  if (options.recovery_max_packets == 0) {
+    return absl::InvalidArgumentError(
+        "recovery_max_packets must be at least 1 (recovery is turned off with "
+        "--connection_state_recovery=false)");
+  }
   for (absl::string_view nsp :
        absl::StrSplit(absl::GetFlag(FLAGS_ready_namespaces), ',', absl::SkipWhitespace())) {
     nsp = absl::StripAsciiWhitespace(nsp);

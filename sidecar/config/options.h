@@ -61,6 +61,10 @@ struct Options {
   size_t backend_buffer_bytes = 1'000'000;  // and their size
   size_t max_backend_queue_bytes = 64'000'000;
   std::chrono::milliseconds backend_ack_timeout{30000};
+  // Connection state recovery (socket.io's connectionStateRecovery); off by default.
+  bool connection_state_recovery = false;
+  std::chrono::milliseconds recovery_window{120000};
+  size_t recovery_max_packets = 10000;
 };
 
 // Parses flags, each of which can also come from the environment as

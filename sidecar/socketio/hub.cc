@@ -1,6 +1,7 @@
 #include "sidecar/socketio/hub.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/container/devector.hpp>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,19 @@ struct UnackedEvent {
 
 }  // namespace
 
+// What a socket keeps for connection state recovery.
+struct RecoverableState {
+  // The private id the client returns to recover the socket.
+  std::string pid{};
+  // LastOffset() when the socket connected.
+  std::string offset_at_connect{};
+  // Restored from the store (on whichever shard the client's transport is).
+  bool restored = false;
+  // The last offset replayed to a restored socket: a live event not after it
+  // is a duplicate. Cleared at the first live one.
+  std::string replayed_through{};
+};
+
 // One namespace of one client connection.
 struct Socket {
   std::string sid;
@@ -63,6 +77,11 @@ struct Socket {
   std::map<uint64_t, UnackedEvent> unacked;
   size_t unacked_bytes = 0;
   std::unique_ptr<boost::asio::steady_timer> decision_timer;
+  // Connection state recovery: null when it is off (or for a 2.x client), so
+  // that it costs a socket one pointer then.
+  std::unique_ptr<RecoverableState> recovery;
+  // A placeholder waiting for the store's answer (no sid yet), under this request.
+  uint64_t restore_token = 0;
 };
 
 // The Socket.IO side of one Engine.IO session: its namespaces and the binary
@@ -447,6 +466,10 @@ pb::SidecarMessage ConnectMessage(const Socket& socket, Client& client) {
   connect->set_auth_json(socket.auth_json);
   client.CopyHandshake(connect->mutable_handshake());
   connect->set_engine_sid(std::string(client.session().sid()));
+  if (socket.recovery && socket.recovery->restored) {
+    connect->set_recovered(true);
+    connect->set_session_json(socket.session_json);
+  }
   return message;
 }
 
@@ -465,6 +488,112 @@ pb::SidecarMessage AdoptedMessage(const Socket& socket, Client& client) {
 }  // namespace
 
 void Hub::Connect(Client& client, std::string nsp, std::string auth_json) {
+  if (config_.recovery != nullptr && !client.legacy() && StartRestore(client, nsp, auth_json)) {
+    return;
+  }
+  NewSocket(client, std::move(nsp), std::move(auth_json));
+}
+
+bool Hub::StartRestore(Client& client, const std::string& nsp, const std::string& auth_json) {
+  // socket.io-client 4.6+ merges `pid` and `offset` into the auth payload when it reconnects.
+  if (auth_json.find("\"pid\"") == std::string::npos) return false;
+  nlohmann::json auth = nlohmann::json::parse(auth_json, nullptr, /*allow_exceptions=*/false);
+  if (!auth.is_object()) return false;
+  auto pid = auth.find("pid");
+  if (pid == auth.end() || !pid->is_string()) return false;
+  RestoreRequest request{
+      .pid = pid->get<std::string>(), .nsp = nsp, .offset = {}, .shard = config_.shard};
+  if (auto offset = auth.find("offset"); offset != auth.end() && offset->is_string()) {
+    request.offset = offset->get<std::string>();
+  }
+  // A placeholder holds the namespace (a second CONNECT is ignored, a
+  // DISCONNECT or the end of the session cancels) until the store answers.
+  auto owned = std::make_unique<Socket>();
+  owned->nsp = nsp;
+  owned->client = &client;
+  owned->auth_json = auth_json;
+  owned->restore_token = next_restore_++;
+  restoring_[owned->restore_token] = owned.get();
+  uint64_t token = owned->restore_token;
+  client.sockets_[nsp] = std::move(owned);
+  config_.recovery->Restore(
+      std::move(request), [this, token](std::optional<RestoredSession> restored) {
+        boost::asio::post(io_, [this, token, restored = std::move(restored)]() mutable {
+          FinishRestore(token, std::move(restored));
+        });
+      });
+  return true;
+}
+
+void Hub::FinishRestore(uint64_t token, std::optional<RestoredSession> restored) {
+  auto waiting = restoring_.find(token);
+  if (waiting == restoring_.end()) {
+    // The client went away meanwhile: its socket stays restorable.
+    if (restored) {
+      config_.locations->Erase(restored->state.sid);
+      config_.recovery->Park(std::move(restored->state));
+    }
+    return;
+  }
+  Client& client = *waiting->second->client;
+  std::string nsp = waiting->second->nsp;
+  std::string auth_json = std::move(waiting->second->auth_json);
+  restoring_.erase(waiting);
+  client.sockets_.erase(nsp);  // destroys the placeholder
+  std::shared_ptr<BackendLink> backend;
+  std::optional<std::chrono::steady_clock::time_point> grace;
+  if (restored) {
+    backend = backends_.Pick(nsp, restored->state.sid);
+    if (!backend) grace = backends_.GraceDeadline(nsp);
+  }
+  if (!restored || (!backend && !grace) || sockets_.contains(restored->state.sid)) {
+    if (restored) config_.locations->Erase(restored->state.sid);
+    return NewSocket(client, std::move(nsp), std::move(auth_json));
+  }
+  SessionState& state = restored->state;
+  auto owned = std::make_unique<Socket>();
+  Socket& socket = *owned;
+  socket.sid = state.sid;
+  socket.nsp = nsp;
+  socket.client = &client;
+  socket.backend = backend;
+  socket.auth_json = std::move(auth_json);
+  if (!state.session_json.empty()) socket.session_json = std::move(state.session_json);
+  socket.recovery = std::make_unique<RecoverableState>(
+      RecoverableState{.pid = std::move(state.pid),
+                       .offset_at_connect = std::move(state.offset_at_connect),
+                       .restored = true,
+                       .replayed_through = std::move(restored->through)});
+  client.sockets_[nsp] = std::move(owned);
+  sockets_[socket.sid] = &socket;
+  // Connected at once, as socket.io skips the middlewares of a recovered
+  // socket; the backend is told (Connect.recovered) and may still refuse.
+  Count(&runtime::ShardMetrics::connects_accepted);
+  socket.connected = true;
+  Index& index = rooms_[nsp];
+  index.Add(&socket);
+  for (const std::string& room : state.rooms) index.Join(&socket, room);
+  index.Join(&socket, socket.sid);
+  SendConnected(socket);
+  for (const std::shared_ptr<const EmitPlan>& plan : restored->missed) {
+    client.Send(plan->frame, plan->attachments);
+  }
+  Count(&runtime::ShardMetrics::events_sent, restored->missed.size());
+  Log(LogLevel::kDebug, "socket ", socket.sid, " recovered in ", nsp, " with ",
+      restored->missed.size(), " missed events");
+  if (backend) {
+    backend->Send(ConnectMessage(socket, client));
+  } else {
+    Count(&runtime::ShardMetrics::events_buffered);
+    socket.waiting = true;
+    waiting_.insert(&socket);
+    socket.buffered.push_back(ConnectMessage(socket, client));
+    WatchGrace(socket.nsp, *grace);
+  }
+  Track(socket);
+}
+
+void Hub::NewSocket(Client& client, std::string nsp, std::string auth_json) {
   // The ids socket.io-client 2.x gives its sockets (its socket.id), as the Node server does.
   std::string sid = !client.legacy() ? runtime::NewId(config_.shard)
                     : nsp == "/"     ? client.session().sid()
@@ -529,10 +658,44 @@ void Hub::Accept(Socket& socket) {
   Index& index = rooms_[socket.nsp];
   index.Add(&socket);
   index.Join(&socket, socket.sid);
+  if (config_.recovery != nullptr && !socket.client->legacy()) {
+    socket.recovery = std::make_unique<RecoverableState>(RecoverableState{
+        .pid = runtime::NewId(config_.shard), .offset_at_connect = config_.recovery->LastOffset()});
+  }
+  SendConnected(socket);
+  Track(socket);
+}
+
+void Hub::SendConnected(Socket& socket) {
+  std::string data;
   // Socket.IO v4's CONNECT has no payload: the client makes its id itself.
-  socket.client->Send(
-      Packet{PacketType::kConnect, socket.nsp, std::nullopt, 0,
-             socket.client->legacy() ? "" : absl::StrCat(R"({"sid":")", socket.sid, R"("})")});
+  if (!socket.client->legacy()) {
+    data = absl::StrCat(R"({"sid":")", socket.sid, R"(")");
+    if (socket.recovery) {
+      absl::StrAppend(&data, R"(,"pid":")", socket.recovery->pid, R"(")");
+    }
+    data.push_back('}');
+  }
+  socket.client->Send(Packet{PacketType::kConnect, socket.nsp, std::nullopt, 0, std::move(data)});
+}
+
+SessionState Hub::StateOf(Socket& socket) const {
+  SessionState state{.pid = socket.recovery->pid,
+                     .sid = socket.sid,
+                     .nsp = socket.nsp,
+                     .rooms = {},
+                     .session_json = socket.session_json,
+                     .offset_at_connect = socket.recovery->offset_at_connect};
+  if (auto index = rooms_.find(socket.nsp); index != rooms_.end()) {
+    state.rooms = index->second.RoomsOf(&socket);
+  }
+  return state;
+}
+
+void Hub::Track(Socket& socket) {
+  if (socket.recovery && socket.connected && config_.recovery->tracks_connected()) {
+    config_.recovery->Track(StateOf(socket));
+  }
 }
 
 void Hub::Reject(Socket& socket, std::string_view message, std::string_view data_json) {
@@ -557,6 +720,12 @@ void Hub::Reject(Socket& socket, std::string_view message, std::string_view data
 }
 
 void Hub::Remove(Socket& socket, std::string_view reason, bool tell_client) {
+  if (socket.restore_token != 0) {
+    restoring_.erase(socket.restore_token);
+    Client& client = *socket.client;
+    client.sockets_.erase(std::string(socket.nsp));  // destroys the placeholder
+    return;
+  }
   if (tell_client && socket.connected) {
     socket.client->Send(Packet{PacketType::kDisconnect, socket.nsp, std::nullopt, 0, ""});
   }
@@ -565,6 +734,14 @@ void Hub::Remove(Socket& socket, std::string_view reason, bool tell_client) {
   if (socket.connected) {
     Count(&runtime::ShardMetrics::disconnects);
     if (auto index = rooms_.find(socket.nsp); index != rooms_.end()) {
+      if (socket.recovery) {
+        // Only a lost transport is recoverable, not a deliberate disconnect.
+        if (IsRecoverableReason(reason)) {
+          config_.recovery->Park(StateOf(socket));
+        } else if (config_.recovery->tracks_connected()) {
+          config_.recovery->Forget(socket.recovery->pid);
+        }
+      }
       index->second.Remove(&socket);
       if (index->second.member_count() == 0) rooms_.erase(index);
     }
@@ -580,6 +757,7 @@ void Hub::Remove(Socket& socket, std::string_view reason, bool tell_client) {
   }
   waiting_.erase(&socket);
   unacked_count_ -= socket.unacked.size();
+  if (socket.recovery && socket.recovery->restored) config_.locations->Erase(socket.sid);
   sockets_.erase(socket.sid);
   Client& client = *socket.client;
   client.sockets_.erase(std::string(socket.nsp));  // destroys the socket
@@ -810,6 +988,7 @@ void Hub::Decide(const pb::ConnectDecision& decision) {
       Remove(*socket, "server namespace disconnect", true);
     } else if (!decision.session_json().empty()) {
       socket->session_json = decision.session_json();
+      Track(*socket);
     }
     return;
   }
@@ -829,8 +1008,14 @@ void Hub::Emit(const EmitPlan& plan, const std::shared_ptr<CommandCollector>& co
   collector->AddSockets(sockets.size());
   Count(&runtime::ShardMetrics::events_sent, sockets.size());
   if (!plan.want_ack) {
-    for (Socket* socket : sockets)
+    for (Socket* socket : sockets) {
+      if (socket->recovery && !socket->recovery->replayed_through.empty() && !plan.offset.empty()) {
+        // Replayed already with the events the socket missed.
+        if (!config_.recovery->IsAfter(plan.offset, socket->recovery->replayed_through)) continue;
+        socket->recovery->replayed_through.clear();
+      }
       socket->client->Send(plan.frame, plan.attachments, plan.is_volatile);
+    }
     return;
   }
   auto expected = std::make_shared<std::vector<std::pair<std::string, uint64_t>>>();
@@ -893,6 +1078,7 @@ void Hub::ChangeRooms(const Command& command, bool join,
     for (const std::string& room : command.rooms()) {
       join ? index.Join(socket, room) : index.Leave(socket, room);
     }
+    Track(*socket);
   }
 }
 
@@ -925,7 +1111,10 @@ void Hub::CloseRoom(const pb::CloseRoom& command,
   if (members == nullptr) return;
   std::vector<Socket*> sockets(members->begin(), members->end());
   collector->AddSockets(sockets.size());
-  for (Socket* socket : sockets) index->second.Leave(socket, command.room());
+  for (Socket* socket : sockets) {
+    index->second.Leave(socket, command.room());
+    Track(*socket);
+  }
 }
 
 void Hub::SetSession(const pb::SetSession& command,
@@ -937,6 +1126,7 @@ void Hub::SetSession(const pb::SetSession& command,
     return;
   }
   socket->session_json = command.session_json();
+  Track(*socket);
   collector->AddSockets(1);
 }
 

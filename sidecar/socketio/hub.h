@@ -19,6 +19,7 @@
 #include "sidecar/rooms/room_index.h"
 #include "sidecar/runtime/metrics.h"
 #include "sidecar/runtime/strings.h"
+#include "sidecar/socketio/recovery.h"
 #include "socketio/sidecar/v1/admin.pb.h"
 #include "socketio/sidecar/v1/sidecar.pb.h"
 
@@ -127,7 +128,14 @@ struct EmitPlan {
   bool want_ack = false;
   std::chrono::milliseconds ack_timeout{0};
   bool is_volatile = false;
+  // Connection state recovery: the offset under which the emit was logged,
+  // the frame's last argument (MakeOffsetPlan); empty when not logged.
+  std::string offset;
 };
+
+// Whether an emit is logged for connection state recovery, as socket.io logs
+// broadcasts: neither asking for acks nor volatile.
+inline bool IsLogged(const pb::Emit& emit) { return !emit.want_ack() && !emit.is_volatile(); }
 
 // Validates an Emit command and prepares it for every shard: the event array
 // checked, and the frame for emits without acks encoded once.
@@ -151,6 +159,9 @@ struct HubConfig {
   std::chrono::milliseconds backend_ack_timeout{30000};
   // The shard's counters; null in tests.
   runtime::ShardMetrics* metrics = nullptr;
+  // Connection state recovery, shared by every shard; null when it is off.
+  RecoveryStore* recovery = nullptr;
+  SocketLocations* locations = nullptr;
 };
 
 class Client;
@@ -212,7 +223,22 @@ class Hub {
 
   void Count(runtime::Counter runtime::ShardMetrics::*counter, uint64_t n = 1);
   void Connect(Client& client, std::string nsp, std::string auth_json);
+  // Connection state recovery: asks the store for the socket a CONNECT's
+  // `pid` names; false when the CONNECT asks for none (connect as usual).
+  bool StartRestore(Client& client, const std::string& nsp, const std::string& auth_json);
+  // The store's answer, on this shard: the socket restored with its rooms,
+  // session and missed events, or connected afresh.
+  void FinishRestore(uint64_t token, std::optional<RestoredSession> restored);
+  // A socket created for a CONNECT: connected at once (always_connect), or
+  // once the backend accepts.
+  void NewSocket(Client& client, std::string nsp, std::string auth_json);
   void Accept(Socket& socket);
+  // The CONNECT reply: the sid, and the pid when recovery is on.
+  void SendConnected(Socket& socket);
+  // What the store keeps of a recoverable socket.
+  SessionState StateOf(Socket& socket) const;
+  // Tells the store of a connected socket's state, when it keeps them.
+  void Track(Socket& socket);
   void Reject(Socket& socket, std::string_view message, std::string_view data_json);
   // Removes a socket; tells the backend (when it was connected) and, for a
   // server-side disconnect, the client.
@@ -252,6 +278,9 @@ class Hub {
   size_t unacked_count_ = 0;
   boost::asio::steady_timer unacked_timer_;
   bool unacked_timer_armed_ = false;
+  // Sockets waiting for the store to restore them, by request.
+  absl::flat_hash_map<uint64_t, Socket*> restoring_;
+  uint64_t next_restore_ = 1;
 };
 
 }  // namespace sidecar::socketio

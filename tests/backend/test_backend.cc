@@ -29,7 +29,7 @@
 //   bad_emit      an Emit with invalid JSON; the sidecar's error comes back as "command_error"
 //   disconnects   acked with [[sid, namespace, reason], ...] seen so far
 //   whoami        acked with one array [name, how this backend learnt of the socket: "connect",
-//                 "adopted" or "unknown"]
+//                 "recovered" (a Connect with `recovered`), "adopted" or "unknown"]
 //
 // --name names the backend in Hello (default "e2e"); --unresponsive makes it a
 // backend that never answers Connects, never answers events, or stops reading
@@ -86,7 +86,7 @@ class Backend {
           break;
         case pb::SidecarMessage::kConnect: {
           std::lock_guard lock(mutex_);
-          learnt_[in.connect().sid()] = "connect";
+          learnt_[in.connect().sid()] = in.connect().recovered() ? "recovered" : "connect";
         }
           if (unresponsive_ != "connects") OnConnect(in.connect());
           break;
@@ -224,7 +224,8 @@ class Backend {
                     {"remote", connect.handshake().remote_address()},
                     {"transport", connect.handshake().transport()},
                     {"eio", connect.handshake().eio()},
-                    {"auth", auth}};
+                    {"auth", auth},
+                    {"recovered", connect.recovered()}};
     Emit(connect.namespace_(), "welcome", Json::array({welcome}).dump(), ToSid(connect.sid()));
   }
 

@@ -125,6 +125,9 @@ std::string Describe(const Options& options) {
       absl::StrCat("max_outbound_queue=", options.max_outbound_queue),
       absl::StrCat("max_outbound_bytes=", options.max_outbound_bytes),
       absl::StrCat("max_backend_queue_bytes=", options.max_backend_queue_bytes),
+      absl::StrCat("connection_state_recovery=", Bool(options.connection_state_recovery)),
+      absl::StrCat("recovery_window_ms=", options.recovery_window.count()),
+      absl::StrCat("recovery_max_packets=", options.recovery_max_packets),
       absl::StrCat("log_level=", LogLevelName(runtime::MinLogLevel().load())),
   };
   return absl::StrCat("\n", absl::StrJoin(lines, "\n"), "\n");
@@ -192,7 +195,10 @@ TEST_F(ParseOptionsTest, DefaultsToFlaskSocketIosValues) {
             HasSubstr("\nconnect_decision_timeout_ms=5000\n"), HasSubstr("\nstatic_dir=\n"),
             HasSubstr("\nraw_engineio=false\n"), HasSubstr("\nmax_outbound_queue=1000\n"),
             HasSubstr("\nmax_outbound_bytes=16000000\n"),
-            HasSubstr("\nmax_backend_queue_bytes=64000000\n"), HasSubstr("\nlog_level=info\n")));
+            HasSubstr("\nmax_backend_queue_bytes=64000000\n"),
+            HasSubstr("\nconnection_state_recovery=false\n"),
+            HasSubstr("\nrecovery_window_ms=120000\n"), HasSubstr("\nrecovery_max_packets=10000\n"),
+            HasSubstr("\nlog_level=info\n")));
 }
 
 TEST_F(ParseOptionsTest, ResolvesZeroThreadsToOnePerCore) {
@@ -228,6 +234,9 @@ TEST_F(ParseOptionsTest, TakesEveryOptionFromTheCommandLine) {
                       "--max_outbound_queue=7",
                       "--max_outbound_bytes=4096",
                       "--max_backend_queue_bytes=8192",
+                      "--connection_state_recovery",
+                      "--recovery_window=2.5",
+                      "--recovery_max_packets=50",
                       "--log_level=warning"}),
       ::testing::ExitedWithCode(0),
       AllOf(HasSubstr("\nhost=127.0.0.1\n"), HasSubstr("\nport=6001\n"),
@@ -243,7 +252,10 @@ TEST_F(ParseOptionsTest, TakesEveryOptionFromTheCommandLine) {
             HasSubstr("\nconnect_decision_timeout_ms=1000\n"), HasSubstr("\nthreads=3\n"),
             HasSubstr("\nstatic_dir=/srv/demo\n"), HasSubstr("\nraw_engineio=true\n"),
             HasSubstr("\nmax_outbound_queue=7\n"), HasSubstr("\nmax_outbound_bytes=4096\n"),
-            HasSubstr("\nmax_backend_queue_bytes=8192\n"), HasSubstr("\nlog_level=warning\n")));
+            HasSubstr("\nmax_backend_queue_bytes=8192\n"),
+            HasSubstr("\nconnection_state_recovery=true\n"),
+            HasSubstr("\nrecovery_window_ms=2500\n"), HasSubstr("\nrecovery_max_packets=50\n"),
+            HasSubstr("\nlog_level=warning\n")));
 }
 
 TEST_F(ParseOptionsTest, RoundsFractionalSecondsToMilliseconds) {
@@ -392,6 +404,12 @@ INSTANTIATE_TEST_SUITE_P(
             "OnlyCommas", {"--transports=, ,"}, "transports must name polling, websocket or both"},
         RejectCase{"TooManyThreads", {"--threads=65"}, "threads must be at most 64"},
         RejectCase{"UnknownLogLevel", {"--log_level=verbose"}, "unknown log_level: verbose"},
+        RejectCase{"ZeroRecoveryWindow",
+                   {"--recovery_window=0"},
+                   "recovery_window must be between 0.001 and 86400 seconds"},
+        RejectCase{"ZeroRecoveryPackets",
+                   {"--recovery_max_packets=0"},
+                   "recovery_max_packets must be at least 1"},
         RejectCase{"PositionalArgument", {"--port=6000", "extra"}, "unexpected argument: extra"}),
     [](const auto& info) { return info.param.name; });
 

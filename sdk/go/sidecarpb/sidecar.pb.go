@@ -1613,7 +1613,18 @@ type Connect struct {
 	AuthJson  []byte     `protobuf:"bytes,3,opt,name=auth_json,json=authJson,proto3" json:"auth_json,omitempty"`
 	Handshake *Handshake `protobuf:"bytes,4,opt,name=handshake,proto3" json:"handshake,omitempty"`
 	// The Engine.IO session id shared by all namespaces of one connection.
-	EngineSid     string `protobuf:"bytes,5,opt,name=engine_sid,json=engineSid,proto3" json:"engine_sid,omitempty"`
+	EngineSid string `protobuf:"bytes,5,opt,name=engine_sid,json=engineSid,proto3" json:"engine_sid,omitempty"`
+	// Connection state recovery (--connection_state_recovery): the client came
+	// back within the window after losing its transport, and the sidecar
+	// restored its socket — same sid, rooms and session — and replayed the
+	// events it missed. The backend saw a `Disconnected` for the sid earlier.
+	// The socket is connected already (as socket.io skips middlewares for a
+	// recovered socket): a ConnectDecision is optional, and a rejecting one
+	// disconnects it. `auth_json` then holds the client's `pid` and `offset`.
+	Recovered bool `protobuf:"varint,6,opt,name=recovered,proto3" json:"recovered,omitempty"`
+	// With `recovered`: the restored session (a ConnectDecision's
+	// `session_json` replaces it, as for any connection).
+	SessionJson   []byte `protobuf:"bytes,7,opt,name=session_json,json=sessionJson,proto3" json:"session_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1681,6 +1692,20 @@ func (x *Connect) GetEngineSid() string {
 		return x.EngineSid
 	}
 	return ""
+}
+
+func (x *Connect) GetRecovered() bool {
+	if x != nil {
+		return x.Recovered
+	}
+	return false
+}
+
+func (x *Connect) GetSessionJson() []byte {
+	if x != nil {
+		return x.SessionJson
+	}
+	return nil
 }
 
 // A socket accepted earlier moved to this backend because the backend serving
@@ -2289,14 +2314,16 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\aWelcome\x12'\n" +
 	"\x0fsidecar_version\x18\x01 \x01(\tR\x0esidecarVersion\x12%\n" +
 	"\x0ealways_connect\x18\x02 \x01(\bR\ralwaysConnect\x12=\n" +
-	"\x1bconnect_decision_timeout_ms\x18\x03 \x01(\rR\x18connectDecisionTimeoutMs\"\xb3\x01\n" +
+	"\x1bconnect_decision_timeout_ms\x18\x03 \x01(\rR\x18connectDecisionTimeoutMs\"\xf4\x01\n" +
 	"\aConnect\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tauth_json\x18\x03 \x01(\fR\bauthJson\x12<\n" +
 	"\thandshake\x18\x04 \x01(\v2\x1e.socketio.sidecar.v1.HandshakeR\thandshake\x12\x1d\n" +
 	"\n" +
-	"engine_sid\x18\x05 \x01(\tR\tengineSid\"\xd6\x01\n" +
+	"engine_sid\x18\x05 \x01(\tR\tengineSid\x12\x1c\n" +
+	"\trecovered\x18\x06 \x01(\bR\trecovered\x12!\n" +
+	"\fsession_json\x18\a \x01(\fR\vsessionJson\"\xd6\x01\n" +
 	"\aAdopted\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1b\n" +
