@@ -187,13 +187,13 @@ void Router::Run(std::shared_ptr<const Command> command,
 }
 
 void Router::RunHere(std::shared_ptr<const Command> command,
-                     std::shared_ptr<socketio::OutcomeSink> sink) {
+                     std::shared_ptr<socketio::OutcomeSink> sink, std::string logged_offset) {
   if (absl::Status status = Validate(*command); !status.ok()) {
     return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
   }
   std::vector<uint32_t> shards = ScopeOf(*command).shards;
   auto collector = NewCollector(*command, std::move(sink), LocalParts(*command, shards));
-  RunOnShards(shards, std::move(command), collector);
+  RunOnShards(shards, std::move(command), collector, std::move(logged_offset));
 }
 
 size_t Router::LocalParts(const Command& command, const std::vector<uint32_t>& shards) const {
@@ -205,23 +205,26 @@ size_t Router::LocalParts(const Command& command, const std::vector<uint32_t>& s
 
 void Router::RunOnShards(const std::vector<uint32_t>& shards,
                          std::shared_ptr<const Command> command,
-                         const std::shared_ptr<CommandCollector>& collector) {
+                         const std::shared_ptr<CommandCollector>& collector,
+                         std::string logged_offset) {
   if (shards.empty()) return;
   std::shared_ptr<const socketio::EmitPlan> plan;
   if (command->has_emit()) plan = *socketio::MakeEmitPlan(command->emit());
-  if (recovery_ != nullptr && command->has_emit() && socketio::IsLogged(command->emit())) {
-    recovery_->Append(std::move(plan),
-                      [this, command, collector](std::shared_ptr<const socketio::EmitPlan> logged) {
-                        // Where the sockets are now: one may have been restored on another
-                        // shard since the command was routed, before this event was logged.
-                        std::vector<uint32_t> shards = ScopeOf(*command).shards;
-                        collector->AddParts(shards.size());
-                        PostToShards(shards, command, std::move(logged), collector);
-                        collector->PartDone();
-                      });
-    return;
+  if (recovery_ == nullptr || !command->has_emit() || !socketio::IsLogged(command->emit())) {
+    return PostToShards(shards, std::move(command), std::move(plan), collector);
   }
-  PostToShards(shards, std::move(command), std::move(plan), collector);
+  auto deliver = [this, command, collector](std::shared_ptr<const socketio::EmitPlan> logged) {
+    // Where the sockets are now: one may have been restored on another shard
+    // since the command was routed, before this event was logged.
+    std::vector<uint32_t> shards = ScopeOf(*command).shards;
+    collector->AddParts(shards.size());
+    PostToShards(shards, command, std::move(logged), collector);
+    collector->PartDone();
+  };
+  if (!logged_offset.empty()) {
+    return deliver(socketio::MakeOffsetPlan(*plan, std::move(logged_offset)));
+  }
+  recovery_->Append(command, std::move(plan), std::move(deliver));
 }
 
 void Router::PostToShards(const std::vector<uint32_t>& shards,

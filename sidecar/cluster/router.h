@@ -63,8 +63,11 @@ class Router {
            bool wait_for_nodes);
 
   // Runs a command on this node's shards only (commands from other nodes,
-  // and local views such as metrics).
-  void RunHere(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink);
+  // and local views such as metrics). A logged emit that already has its
+  // offset (`logged_offset`, assigned by the node that logged it) is not
+  // logged again: it reaches the shards with that offset.
+  void RunHere(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink,
+               std::string logged_offset = {});
 
  private:
   struct Scope {
@@ -81,7 +84,8 @@ class Router {
   // How many parts of a collector RunOnShards finishes for these shards.
   size_t LocalParts(const Command& command, const std::vector<uint32_t>& shards) const;
   void RunOnShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
-                   const std::shared_ptr<socketio::CommandCollector>& collector);
+                   const std::shared_ptr<socketio::CommandCollector>& collector,
+                   std::string logged_offset = {});
   void PostToShards(const std::vector<uint32_t>& shards, std::shared_ptr<const Command> command,
                     std::shared_ptr<const socketio::EmitPlan> plan,
                     const std::shared_ptr<socketio::CommandCollector>& collector);

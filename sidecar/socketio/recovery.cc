@@ -90,7 +90,8 @@ void MemoryRecoveryStore::PruneLocked(std::chrono::steady_clock::time_point now)
   }
 }
 
-void MemoryRecoveryStore::Append(std::shared_ptr<const EmitPlan> plan, Deliver deliver) {
+void MemoryRecoveryStore::Append(std::shared_ptr<const ::socketio::sidecar::cluster::Command>,
+                                 std::shared_ptr<const EmitPlan> plan, Deliver deliver) {
   std::lock_guard lock(mutex_);
   auto now = clock_();
   uint64_t number = ++last_number_;

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sidecar/cluster/cluster.pb.h"
 #include "sidecar/runtime/strings.h"
 
 namespace sidecar::socketio {
@@ -87,11 +88,13 @@ class RecoveryStore {
 
   virtual ~RecoveryStore() = default;
 
-  // Logs an emit without ack request and not volatile (`plan` has no offset
-  // yet), assigns its offset and calls `deliver` with the plan for that offset
-  // (MakeOffsetPlan). Calls to `deliver` never overlap and come in offset
-  // order, so every shard gets logged events in offset order.
-  virtual void Append(std::shared_ptr<const EmitPlan> plan, Deliver deliver) = 0;
+  // Logs an emit without ack request and not volatile (`command`, and `plan`
+  // made from it, without offset yet), assigns its offset and calls `deliver`
+  // with the plan for that offset (MakeOffsetPlan). Calls to `deliver` never
+  // overlap and come in offset order, so every shard gets logged events in
+  // offset order.
+  virtual void Append(std::shared_ptr<const ::socketio::sidecar::cluster::Command> command,
+                      std::shared_ptr<const EmitPlan> plan, Deliver deliver) = 0;
   // An offset such that every event delivered from now on is logged after it
   // (empty: before any). Thread-safe, cheap.
   virtual std::string LastOffset() const = 0;
@@ -136,7 +139,8 @@ class MemoryRecoveryStore : public RecoveryStore {
   MemoryRecoveryStore(MemoryRecoveryConfig config, SocketLocations& locations, uint32_t shard_count,
                       Clock clock = std::chrono::steady_clock::now);
 
-  void Append(std::shared_ptr<const EmitPlan> plan, Deliver deliver) override;
+  void Append(std::shared_ptr<const ::socketio::sidecar::cluster::Command> command,
+              std::shared_ptr<const EmitPlan> plan, Deliver deliver) override;
   std::string LastOffset() const override;
   void Park(SessionState state) override;
   void Restore(RestoreRequest request, Restored done) override;

@@ -37,7 +37,7 @@ class MemoryStoreTest : public ::testing::Test {
   // Logs an emit; returns its offset.
   std::string Append(std::shared_ptr<const EmitPlan> plan) {
     std::string offset;
-    store_.Append(std::move(plan), [&](std::shared_ptr<const EmitPlan> logged) {
+    store_.Append(nullptr, std::move(plan), [&](std::shared_ptr<const EmitPlan> logged) {
       delivered_.push_back(logged);
       offset = logged->offset;
     });
