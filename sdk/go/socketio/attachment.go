@@ -221,18 +221,26 @@ func (s *Server) handleConnect(a *attachment, c *conn, connect *sidecarpb.Connec
 	if len(auth) == 0 {
 		auth = json.RawMessage("{}")
 	}
+	// A recovered socket is connected already, as with always_connect, and has its session back.
+	recovered := connect.GetRecovered()
+	connected := a.info.AlwaysConnect || recovered
 	c.mu.Lock()
 	c.known = true
+	c.recovered = recovered
 	c.engineSID = connect.GetEngineSid()
 	c.handshake = encodeHandshake(connect.GetHandshake())
 	c.auth = auth
 	c.rejected = false
-	c.deferring = !a.info.AlwaysConnect
+	c.deferring = !connected
 	c.deferred = nil
 	c.localSession = nil
 	c.mu.Unlock()
 
-	socket := &Socket{server: s, conn: c, event: "connect", session: newSession(nil)}
+	var stored []byte
+	if recovered {
+		stored = connect.GetSessionJson()
+	}
+	socket := &Socket{server: s, conn: c, event: "connect", session: newSession(stored)}
 	ctx := a.ctx
 	if timeout := a.info.ConnectDecisionTimeout; timeout > 0 {
 		var cancel context.CancelFunc
@@ -244,11 +252,11 @@ func (s *Server) handleConnect(a *attachment, c *conn, connect *sidecarpb.Connec
 		err = safely(func() error { return handlers.connect(ctx, socket, auth) })
 	}
 	if err != nil {
-		s.reject(ctx, a, c, socket, err)
+		s.reject(ctx, a, c, socket, err, connected)
 		return
 	}
 	encoded, dirty := socket.session.take()
-	if a.info.AlwaysConnect {
+	if connected {
 		if dirty {
 			s.writeSession(ctx, c, encoded, false)
 		}
@@ -276,7 +284,9 @@ func (s *Server) handleConnect(a *attachment, c *conn, connect *sidecarpb.Connec
 	}
 }
 
-func (s *Server) reject(ctx context.Context, a *attachment, c *conn, socket *Socket, err error) {
+// reject refuses a connection; one that was connected already (always_connect, a recovered
+// socket) is disconnected by the sidecar, which then sends a Disconnected.
+func (s *Server) reject(ctx context.Context, a *attachment, c *conn, socket *Socket, err error, connected bool) {
 	var rejection *RejectError
 	if !errors.As(err, &rejection) {
 		s.reportError(ctx, c.namespace, socket, err)
@@ -296,7 +306,7 @@ func (s *Server) reject(ctx context.Context, a *attachment, c *conn, socket *Soc
 	if err := a.send(&sidecarpb.BackendMessage{Kind: &sidecarpb.BackendMessage_ConnectDecision{ConnectDecision: decision}}); err != nil {
 		s.reportError(ctx, c.namespace, socket, fmt.Errorf("socketio: rejecting %s: %w", c.sid, err))
 	}
-	if !a.info.AlwaysConnect {
+	if !connected {
 		// A refused connection never gets a Disconnected.
 		s.forgetConn(c)
 	}

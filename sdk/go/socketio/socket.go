@@ -42,6 +42,18 @@ func (s *Socket) Event() string { return s.event }
 // Server is the server whose handler runs.
 func (s *Socket) Server() *Server { return s.server }
 
+// Recovered reports whether the socket came back through connection state recovery
+// (--connection_state_recovery; socket.io's socket.recovered): its client lost its transport and
+// reconnected within the window, and the sidecar restored the same sid, rooms and session and
+// replayed the events it missed. The disconnect handler ran when the transport dropped; the
+// connect handler runs again, with Recovered true, and may skip its set-up. The socket is already
+// connected then: returning an error from the connect handler disconnects it.
+func (s *Socket) Recovered() bool {
+	s.conn.mu.Lock()
+	defer s.conn.mu.Unlock()
+	return s.conn.recovered
+}
+
 // EngineSID is the Engine.IO session id shared by every namespace of one client connection.
 // Empty if the socket connected before this backend attached.
 func (s *Socket) EngineSID() string {
@@ -287,6 +299,7 @@ type conn struct {
 
 	mu        sync.Mutex
 	known     bool
+	recovered bool // the last Connect was a recovery
 	engineSID string
 	handshake []byte // a serialised sidecarpb.Handshake; nil when unknown
 	auth      json.RawMessage

@@ -78,8 +78,17 @@ type connectConfig struct {
 	auth    json.RawMessage
 	query   url.Values
 	headers http.Header
+	recover bool
 	err     error
 }
+
+// Recover makes Connect a connection state recovery, as socket.io-client 4.6+ reconnecting after
+// its transport dropped (see DropTransport): the socket the client dropped in that namespace comes
+// back with the same sid, rooms and session, connected at once, and the connect handler sees
+// Socket.Recovered() true. Without a dropped socket the connect is a normal one, as the sidecar
+// gives a fresh socket when there is nothing to recover. Events emitted while the socket was away
+// are not replayed by the test client.
+func Recover() ConnectOption { return func(c *connectConfig) { c.recover = true } }
 
 // Auth sets the CONNECT packet's payload (socket.io-client's auth option), encoded as JSON.
 func Auth(auth any) ConnectOption {
@@ -109,6 +118,7 @@ type Client struct {
 
 	// Guarded by sidecar.mu.
 	sockets  map[string]*socket
+	dropped  map[string]*droppedSocket
 	received map[string][]Received
 	handlers map[string]map[string]func(socketio.Args) []any
 	closed   bool
@@ -140,6 +150,7 @@ func NewClient(server *socketio.Server, options ...Option) *Client {
 		config:    config,
 		engineSID: engineSID,
 		sockets:   make(map[string]*socket),
+		dropped:   make(map[string]*droppedSocket),
 		received:  make(map[string][]Received),
 		handlers:  make(map[string]map[string]func(socketio.Args) []any),
 	}
@@ -184,18 +195,33 @@ func (c *Client) Connect(ctx context.Context, namespace string, options ...Conne
 		return &ConnectError{Message: "Invalid namespace"}
 	}
 	member := &socket{sid: s.newID(), namespace: namespace, client: c, handshake: c.handshake(config)}
+	dropped := c.dropped[namespace]
+	recovered := config.recover && dropped != nil
+	if recovered {
+		delete(c.dropped, namespace)
+		member.sid = dropped.sid
+		member.session = dropped.session
+	}
 	s.sockets[member.sid] = member
 	c.sockets[namespace] = member
-	if s.alwaysConnect {
+	if s.alwaysConnect || recovered {
 		s.accept(member)
 	}
-	processed := s.sendAndWait(&sidecarpb.SidecarMessage{Kind: &sidecarpb.SidecarMessage_Connect{Connect: &sidecarpb.Connect{
+	connect := &sidecarpb.Connect{
 		Sid:       member.sid,
 		Namespace: namespace,
 		AuthJson:  config.auth,
 		Handshake: member.handshake,
 		EngineSid: c.engineSID,
-	}}})
+	}
+	if recovered {
+		for _, room := range dropped.rooms {
+			s.join(member, room)
+		}
+		connect.Recovered = true
+		connect.SessionJson = member.sessionOrEmpty()
+	}
+	processed := s.sendAndWait(&sidecarpb.SidecarMessage{Kind: &sidecarpb.SidecarMessage_Connect{Connect: connect}})
 	s.mu.Unlock()
 	if err := wait(ctx, processed); err != nil {
 		return err
@@ -397,6 +423,39 @@ func (c *Client) EngineSID() string { return c.engineSID }
 // returns once the disconnect handler returned.
 func (c *Client) Disconnect(ctx context.Context, namespace string) error {
 	return c.drop(ctx, normalize(namespace), "client namespace disconnect")
+}
+
+// droppedSocket is what the sidecar keeps of a socket whose transport dropped.
+type droppedSocket struct {
+	sid     string
+	rooms   []string
+	session []byte
+}
+
+// DropTransport simulates the loss of the client's transport for one namespace ("" means "/") with
+// connection state recovery on: the backend gets a Disconnected ("transport close"), and the
+// socket's sid, rooms and session are kept for a later Connect with Recover. It returns once the
+// disconnect handler returned.
+func (c *Client) DropTransport(ctx context.Context, namespace string) error {
+	namespace = normalize(namespace)
+	s := c.sidecar
+	s.mu.Lock()
+	member := c.sockets[namespace]
+	if member == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("socketiotest: drop transport of %s: %w", namespace, ErrNotConnected)
+	}
+	dropped := &droppedSocket{sid: member.sid, session: member.session}
+	for room, members := range s.rooms[namespace] {
+		if members[member.sid] && room != member.sid {
+			dropped.rooms = append(dropped.rooms, room)
+		}
+	}
+	slices.Sort(dropped.rooms)
+	c.dropped[namespace] = dropped
+	waiters := s.removeAndWait(member, "transport close")
+	s.mu.Unlock()
+	return wait(ctx, waiters)
 }
 
 func (c *Client) drop(ctx context.Context, namespace, reason string) error {

@@ -2,9 +2,11 @@ package socketiotest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +161,80 @@ func ExampleNewClient() {
 	// [{/ shouted ["hello reds"]}]
 	// [{/ shouted ["hello reds"]}]
 	// []
+}
+
+func TestARecoveredSocketKeepsItsSidRoomsAndSessionAndTheHandlerKnows(t *testing.T) {
+	server := socketio.NewServer()
+	type connected struct {
+		sid       string
+		recovered bool
+		visits    int
+	}
+	connects := make(chan connected, 4)
+	server.OnConnect("/", func(ctx context.Context, s *socketio.Socket, _ json.RawMessage) error {
+		var visits int
+		if _, err := s.Session().Get("visits", &visits); err != nil {
+			return err
+		}
+		visits++
+		if err := s.Session().Set("visits", visits); err != nil {
+			return err
+		}
+		if !s.Recovered() {
+			if err := s.JoinRoom(ctx, "news"); err != nil {
+				return err
+			}
+		}
+		connects <- connected{s.SID(), s.Recovered(), visits}
+		return nil
+	})
+	server.On("/", "rooms", func(ctx context.Context, s *socketio.Socket) ([]string, error) {
+		return s.Rooms(ctx)
+	})
+	client := socketiotest.NewClient(server, socketiotest.WithTB(t))
+	ctx := testContext(t)
+
+	// Nothing dropped yet: Recover gives a normal connect.
+	if err := client.Connect(ctx, "/", socketiotest.Recover()); err != nil {
+		t.Fatal(err)
+	}
+	first := <-connects
+	if first.recovered || first.visits != 1 {
+		t.Fatalf("first connect: %+v, want a new socket on its first visit", first)
+	}
+	if err := client.DropTransport(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	if client.IsConnected("/") {
+		t.Fatal("still connected after the transport dropped")
+	}
+	if err := client.Connect(ctx, "/", socketiotest.Recover()); err != nil {
+		t.Fatal(err)
+	}
+	second := <-connects
+	if !second.recovered || second.sid != first.sid || second.visits != 2 {
+		t.Fatalf("after recovery: %+v, want sid %s recovered on its second visit", second, first.sid)
+	}
+	answer, err := client.EmitWithAck(ctx, "/", "rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rooms []string
+	if err := answer.Decode(0, &rooms); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rooms, "news") {
+		t.Fatalf("rooms %v, want news kept", rooms)
+	}
+
+	// A deliberate disconnect leaves nothing to recover.
+	if err := client.Disconnect(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Connect(ctx, "/", socketiotest.Recover()); err != nil {
+		t.Fatal(err)
+	}
+	if third := <-connects; third.recovered || third.sid == first.sid {
+		t.Fatalf("after a disconnect: %+v, want a new socket", third)
+	}
 }
