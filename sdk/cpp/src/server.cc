@@ -466,12 +466,16 @@ void Server::HandleConnect(Attachment& attachment, const Message& message) {
     connections_[connect.sid()] = Connection{info, std::nullopt, false};
   }
   std::shared_ptr<const Handlers> handlers = FindHandlers(connect.namespace_());
-  Socket socket(*this, connect.sid(), connect.namespace_(), "connect", info->handshake,
-                &info->auth_json, "{}");
+  // A recovered socket is connected already, as with always_connect, and has its session back.
+  const bool connected = attachment.always_connect || connect.recovered();
+  Socket socket(
+      *this, connect.sid(), connect.namespace_(), "connect", info->handshake, &info->auth_json,
+      connect.recovered() && !connect.session_json().empty() ? connect.session_json() : "{}");
+  socket.recovered_ = connect.recovered();
   // Before the sidecar hears the decision the socket does not exist for
   // commands, so the handler's own are held and follow the decision.
   std::vector<Outgoing> held;
-  if (!attachment.always_connect) socket.held_ = &held;
+  if (!connected) socket.held_ = &held;
   Outgoing decision;
   pb::ConnectDecision* answer = decision.mutable_connect_decision();
   answer->set_sid(connect.sid());
@@ -489,9 +493,11 @@ void Server::HandleConnect(Attachment& attachment, const Message& message) {
     answer->set_accept(false);
     HandleError(socket, std::current_exception());
   }
-  bool send_decision = !attachment.always_connect || !answer->accept();
+  bool send_decision = !connected || !answer->accept();
   if (answer->accept()) {
-    if (socket.session_.has_value() && *socket.session_ != Json::object()) {
+    // A restored session the handler read is sent back whole, changed or not.
+    if (socket.session_.has_value() &&
+        (connect.recovered() || *socket.session_ != Json::object())) {
       std::string session = Dump(*socket.session_);
       answer->set_session_json(session);
       send_decision = true;
@@ -500,7 +506,7 @@ void Server::HandleConnect(Attachment& attachment, const Message& message) {
     }
   } else {
     std::lock_guard lock(mutex_);
-    if (attachment.always_connect) {
+    if (connected) {
       // Accepted already: events may arrive until the sidecar disconnects it.
       connections_[connect.sid()].rejected = true;
     } else {

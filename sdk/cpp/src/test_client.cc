@@ -96,10 +96,18 @@ void AddKeyValue(google::protobuf::RepeatedPtrField<pb::KeyValue>* list, const s
 
 }  // namespace
 
+// A socket whose transport dropped, kept for a recovery.
+struct DroppedSocket {
+  std::string sid;
+  std::set<std::string> rooms;
+  std::string session_json;
+};
+
 // What one test client has and has received, per namespace.
 struct ClientState {
   std::string engine_sid;
   std::map<std::string, std::string> sids;
+  std::map<std::string, DroppedSocket> dropped;
   std::map<std::string, std::vector<Received>> received;
   std::map<std::string, Json> connect_errors;
   std::map<uint64_t, std::optional<Args>> answers;  // ack id -> the server's ack
@@ -428,14 +436,23 @@ absl::Status TestClient::Connect(const std::string& nsp, ConnectOptions options)
       state.connect_errors[nsp] = {{"message", "Invalid namespace"}};
       return absl::PermissionDeniedError("Invalid namespace");
     }
-    sid = "test-sid-" + sidecar_->NewId();
+    std::optional<DroppedSocket> dropped;
+    if (auto it = state.dropped.find(nsp); options.recover && it != state.dropped.end()) {
+      dropped = std::move(it->second);
+      state.dropped.erase(it);
+    }
+    sid = dropped ? dropped->sid : "test-sid-" + sidecar_->NewId();
     state.sids[nsp] = sid;
     FakeSidecar::SocketState& socket = sidecar_->sockets[sid];
     socket.nsp = nsp;
     socket.client = &state;
-    if (sidecar_->always_connect()) {
+    if (sidecar_->always_connect() || dropped) {
       socket.connected = true;
       socket.rooms.insert(sid);
+    }
+    if (dropped) {
+      socket.rooms.insert(dropped->rooms.begin(), dropped->rooms.end());
+      socket.session_json = dropped->session_json;
     }
     std::string url = "/socket.io/?EIO=4&transport=polling";
     for (const auto& [key, value] : options.headers) {
@@ -459,6 +476,10 @@ absl::Status TestClient::Connect(const std::string& nsp, ConnectOptions options)
     connect->set_auth_json(options.auth.dump());
     *connect->mutable_handshake() = socket.handshake;
     connect->set_engine_sid(state.engine_sid);
+    if (dropped) {
+      connect->set_recovered(true);
+      connect->set_session_json(socket.session_json);
+    }
     sidecar_->Push(std::move(message));
   }
   if (!sidecar_->WaitHandled()) return absl::DeadlineExceededError("the connect handler hangs");
@@ -563,6 +584,19 @@ absl::Status TestClient::Disconnect(const std::string& nsp) {
     auto it = state_->sids.find(nsp);
     if (it == state_->sids.end()) return absl::FailedPreconditionError("not connected to " + nsp);
     sidecar_->Remove(it->second, "client namespace disconnect");
+  }
+  if (!sidecar_->WaitHandled()) return absl::DeadlineExceededError("the disconnect handler hangs");
+  return absl::OkStatus();
+}
+
+absl::Status TestClient::DropTransport(const std::string& nsp) {
+  {
+    std::lock_guard lock(sidecar_->mutex);
+    auto it = state_->sids.find(nsp);
+    if (it == state_->sids.end()) return absl::FailedPreconditionError("not connected to " + nsp);
+    const FakeSidecar::SocketState& socket = sidecar_->sockets.at(it->second);
+    state_->dropped[nsp] = DroppedSocket{it->second, socket.rooms, socket.session_json};
+    sidecar_->Remove(it->second, "transport close");
   }
   if (!sidecar_->WaitHandled()) return absl::DeadlineExceededError("the disconnect handler hangs");
   return absl::OkStatus();

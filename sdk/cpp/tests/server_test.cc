@@ -38,6 +38,52 @@ TEST(Server, RunsTheEventsHandlerAndAcksWithItsResult) {
   EXPECT_EQ(*ack, Args{5});
 }
 
+TEST(Server, ARecoveredSocketKeepsItsSidRoomsAndSessionAndTheConnectHandlerKnows) {
+  Server server;
+  struct Seen {
+    std::string sid;
+    bool recovered;
+    int visits;
+  };
+  std::vector<Seen> connects;
+  std::vector<std::string> disconnects;
+  server.OnConnect("/", [&](Socket& socket, const Json&) {
+    int visits = socket.session().value("visits", 0) + 1;
+    socket.session()["visits"] = visits;
+    if (!socket.recovered()) {
+      EXPECT_TRUE(socket.JoinRoom("news").ok());
+    }
+    connects.push_back({socket.sid(), socket.recovered(), visits});
+  });
+  server.OnDisconnect("/",
+                      [&](Socket&, const std::string& reason) { disconnects.push_back(reason); });
+  server.On("/", "rooms", [](Socket& socket, const Args&) { return Args{*socket.Rooms()}; });
+  TestClient client(server);
+
+  // Nothing dropped yet: a normal connect.
+  ASSERT_TRUE(client.Connect("/", ConnectOptions{.recover = true}).ok());
+  ASSERT_TRUE(client.DropTransport().ok());
+  EXPECT_FALSE(client.IsConnected());
+  ASSERT_TRUE(client.Connect("/", ConnectOptions{.recover = true}).ok());
+  ASSERT_EQ(connects.size(), 2u);
+  EXPECT_FALSE(connects[0].recovered);
+  EXPECT_EQ(connects[0].visits, 1);
+  EXPECT_TRUE(connects[1].recovered);
+  EXPECT_EQ(connects[1].sid, connects[0].sid);
+  EXPECT_EQ(connects[1].visits, 2);  // the session came back with the socket
+  absl::StatusOr<Args> rooms = client.Call("rooms");
+  ASSERT_TRUE(rooms.ok()) << rooms.status();
+  EXPECT_THAT(rooms->at(0).get<std::vector<std::string>>(), ::testing::Contains("news"));
+  EXPECT_THAT(disconnects, ElementsAre("transport close"));
+
+  // After a deliberate disconnect there is nothing to recover.
+  ASSERT_TRUE(client.Disconnect().ok());
+  ASSERT_TRUE(client.Connect("/", ConnectOptions{.recover = true}).ok());
+  ASSERT_EQ(connects.size(), 3u);
+  EXPECT_FALSE(connects[2].recovered);
+  EXPECT_NE(connects[2].sid, connects[0].sid);
+}
+
 TEST(Server, AcksSeveralArgumentsOrNone) {
   Server server;
   server.On("/", "pair", [](Socket&, const Args&) { return Args{"a", 1}; });

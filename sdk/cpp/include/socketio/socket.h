@@ -80,6 +80,14 @@ class Socket {
   // survives a restart of the backend); changes are saved when the handler
   // returns.
   Json& session();
+  // Connection state recovery (--connection_state_recovery; socket.io's
+  // `socket.recovered`): in a connect handler, true when the client lost its
+  // transport and came back within the window, and the sidecar restored the
+  // same sid, rooms and session (in session()) and replayed the events it
+  // missed. The disconnect handler ran when the transport dropped; the socket
+  // is connected already, so the handler may skip its set-up, and a refusal
+  // disconnects it.
+  bool recovered() const { return recovered_; }
   Server& server() { return server_; }
 
   // To this client by default; `to`/`broadcast` address others. In a connect
@@ -116,6 +124,7 @@ class Socket {
   mutable std::optional<Json> auth_;
   std::string session_json_;
   std::optional<Json> session_;
+  bool recovered_ = false;
 };
 
 }  // namespace socketio

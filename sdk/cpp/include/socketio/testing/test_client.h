@@ -29,6 +29,13 @@ struct ConnectOptions {
   Json auth = Json::object();
   std::vector<std::pair<std::string, std::string>> query{};
   std::vector<std::pair<std::string, std::string>> headers{};
+  // A connection state recovery, as socket.io-client 4.6+ reconnecting after
+  // its transport dropped (see DropTransport): the socket dropped in that
+  // namespace comes back with the same sid, rooms and session, connected at
+  // once, and the connect handler sees socket.recovered(). Without one it is a
+  // normal connect, as the sidecar gives a fresh socket when there is nothing
+  // to recover. Events emitted meanwhile are not replayed by the test client.
+  bool recover = false;
 };
 
 struct TestClientOptions {
@@ -72,6 +79,10 @@ class TestClient {
   // What the server sent to this client in `nsp` since the last call; clears it.
   std::vector<Received> GetReceived(const std::string& nsp = "/");
   absl::Status Disconnect(const std::string& nsp = "/");
+  // Simulates the loss of the client's transport with connection state
+  // recovery on: the disconnect handler runs ("transport close"), and the
+  // socket's sid, rooms and session are kept for a Connect with `recover`.
+  absl::Status DropTransport(const std::string& nsp = "/");
 
   // How this client answers server emits that ask for an ack (Call, emit
   // callbacks). Without one the client never answers, and such emits report
