@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io } from "socket.io-client";
 import ioV2 from "sioc220";
+import ioV45 from "sioc454";
 import { startStack } from "./harness.mjs";
 import { adminClient, bytes, grpc, json } from "./cluster.mjs";
 
@@ -129,39 +130,44 @@ describe("connection state recovery", () => {
     });
   }
 
-  test("events emitted while the transport drops and the client comes back arrive once and in order", async () => {
-    const { socket, received } = await client(stack.url, ["websocket"]);
-    try {
-      const sid = socket.id;
-      await call(socket, "join", "stream");
-      let next = 1;
-      let stop = false;
-      const emitter = (async () => {
-        while (!stop) {
-          await emitNumbers(next, next, "stream", sid);
-          next++;
-        }
-      })();
-      await until(() => received.numbers.length >= 20, "20 events");
-      await dropTransport(socket);
-      const connected = once(socket, "connect");
-      socket.connect();
-      await connected;
-      assert.equal(socket.recovered, true);
-      const recoveredAt = next;
-      await until(() => next > recoveredAt + 20, "20 events after the recovery");
-      stop = true;
-      await emitter;
-      const last = next - 1;
-      await until(() => received.numbers.length >= last, `${last} events`);
-      assert.deepEqual(
-        received.numbers,
-        Array.from({ length: last }, (_, i) => i + 1),
-      );
-    } finally {
-      socket.close();
-    }
-  });
+  for (const [name, transports] of [
+    ["polling", ["polling"]],
+    ["WebSocket", ["websocket"]],
+  ]) {
+    test(`over ${name}: events emitted while the transport drops and the client comes back arrive once and in order`, async () => {
+      const { socket, received } = await client(stack.url, transports);
+      try {
+        const sid = socket.id;
+        await call(socket, "join", "stream");
+        let next = 1;
+        let stop = false;
+        const emitter = (async () => {
+          while (!stop) {
+            await emitNumbers(next, next, "stream", sid);
+            next++;
+          }
+        })();
+        await until(() => received.numbers.length >= 20, "20 events");
+        await dropTransport(socket);
+        const connected = once(socket, "connect");
+        socket.connect();
+        await connected;
+        assert.equal(socket.recovered, true);
+        const recoveredAt = next;
+        await until(() => next > recoveredAt + 20, "20 events after the recovery");
+        stop = true;
+        await emitter;
+        const last = next - 1;
+        await until(() => received.numbers.length >= last, `${last} events`);
+        assert.deepEqual(
+          received.numbers,
+          Array.from({ length: last }, (_, i) => i + 1),
+        );
+      } finally {
+        socket.close();
+      }
+    });
+  }
 
   test("a deliberate disconnect is not recoverable: a fresh socket and a normal connect", async () => {
     const { socket } = await client(stack.url, ["websocket"]);
@@ -194,6 +200,33 @@ describe("connection state recovery", () => {
       assert.equal(learnt, "connect");
     } finally {
       socket.close();
+    }
+  });
+
+  test("a socket.io-client 4.5 client (before recovery) is served as before: the offset is an extra argument, a reconnection a fresh socket", async () => {
+    const old = ioV45(stack.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
+    const oldConnected = once(old, "connect");
+    const modern = await client(stack.url, ["websocket"]);
+    try {
+      await oldConnected;
+      const sid = old.id;
+      const got = once(old, "broadcast");
+      modern.socket.emit("broadcast", "hello");
+      const [text, offset] = await got;
+      assert.equal(text, "hello");
+      assert.equal(typeof offset, "string");
+      await dropTransport(old);
+      const connected = once(old, "connect");
+      old.connect();
+      await connected;
+      assert.notEqual(old.id, sid);
+      assert.equal(old.recovered, undefined);
+      // 4.5 has no emitWithAck.
+      const [[, learnt]] = await new Promise((resolve) => old.emit("whoami", (...answer) => resolve(answer)));
+      assert.equal(learnt, "connect");
+    } finally {
+      old.close();
+      modern.socket.close();
     }
   });
 
