@@ -10,6 +10,7 @@
 #include "sidecar/admin/admin_service.h"
 #include "sidecar/backend/backend_service.h"
 #include "sidecar/cluster/cluster.h"
+#include "sidecar/cluster/cluster_recovery.h"
 #include "sidecar/config/options.h"
 #include "sidecar/engineio/raw_echo.h"
 #include "sidecar/http/listener.h"
@@ -39,15 +40,32 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
   sidecar::cluster::Router router(shards);
   sidecar::backend::BackendService backend_service(shards, router, backend_config);
 
+  std::unique_ptr<sidecar::cluster::Cluster> cluster;
+  if (!options.redis_url.empty()) {
+    cluster = std::make_unique<sidecar::cluster::Cluster>(
+        sidecar::cluster::ClusterConfig{options.redis_url, options.channel,
+                                        options.advertise_address, options.redis_outbox_bytes},
+        router);
+  }
   sidecar::socketio::SocketLocations socket_locations;
   std::unique_ptr<sidecar::socketio::RecoveryStore> recovery;
-  if (options.connection_state_recovery) {
+  if (options.connection_state_recovery && cluster) {
+    // In Redis, so that a client recovers on any replica, even after its own died.
+    auto store = std::make_unique<sidecar::cluster::ClusterRecoveryStore>(
+        sidecar::cluster::RecoveryLogConfig{.channel = options.channel,
+                                            .window = options.recovery_window,
+                                            .max_packets = options.recovery_max_packets},
+        *cluster, router, socket_locations, shards.size());
+    cluster->set_recovery(store.get());
+    router.set_log_reaches_every_node(true);
+    recovery = std::move(store);
+  } else if (options.connection_state_recovery) {
     recovery = std::make_unique<sidecar::socketio::MemoryRecoveryStore>(
         sidecar::socketio::MemoryRecoveryConfig{.window = options.recovery_window,
                                                 .max_packets = options.recovery_max_packets},
         socket_locations, shards.size());
-    router.set_recovery(recovery.get(), &socket_locations);
   }
+  if (recovery) router.set_recovery(recovery.get(), &socket_locations);
   for (uint32_t i = 0; i < shards.size(); ++i) {
     sidecar::socketio::HubConfig hub_config;
     hub_config.recovery = recovery.get();
@@ -65,12 +83,7 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
                                                                 backend_service.registry());
   }
 
-  std::unique_ptr<sidecar::cluster::Cluster> cluster;
-  if (!options.redis_url.empty()) {
-    cluster = std::make_unique<sidecar::cluster::Cluster>(
-        sidecar::cluster::ClusterConfig{options.redis_url, options.channel,
-                                        options.advertise_address, options.redis_outbox_bytes},
-        router);
+  if (cluster) {
     if (absl::Status status = cluster->Start(); !status.ok()) {
       Log(LogLevel::kError, status.message());
       return 1;

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "sidecar/cluster/cluster_recovery.h"
 #include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
 
@@ -20,6 +21,8 @@ constexpr std::chrono::milliseconds kNodeExpiry{5000};
 // outage (their reconnection backoff reaches 5 s).
 constexpr std::chrono::milliseconds kOutboxWait{8000};
 constexpr std::chrono::milliseconds kOutboxPoll{100};
+// How long stopping waits for Redis to take what was sent.
+constexpr std::chrono::milliseconds kStopFlush{2000};
 
 }  // namespace
 
@@ -80,6 +83,7 @@ absl::Status Cluster::Start() {
     publisher_->Start(
         [this] {
           publisher_up_ = true;
+          if (recovery_ != nullptr) recovery_->OnRedisUp(*publisher_);
           if (!outbox_.empty())
             FlushOutboxWhenHeard(std::chrono::steady_clock::now() + kOutboxWait);
         },
@@ -96,22 +100,34 @@ absl::Status Cluster::Start() {
 
 void Cluster::Stop() {
   if (!thread_.joinable()) return;
-  boost::asio::post(io_, [this] {
-    publisher_->Stop();
-    subscriber_->Stop();
-    announce_timer_.cancel();
-    outbox_timer_.cancel();
-    if (!outbox_.empty()) {
-      Log(LogLevel::kWarning, "cluster: ", outbox_.size(),
-          " commands for other replicas were still waiting for Redis at exit");
-    }
-    for (auto& [id, pending] : pending_) {
-      pending.collector->Expire("the sidecar is stopping");
-    }
-    pending_.clear();
-  });
+  // What a drain parked, and broadcasts just sent, still reach Redis.
+  auto deadline = std::chrono::steady_clock::now() + kStopFlush;
+  boost::asio::post(io_, [this, deadline] { StopWhenFlushed(deadline); });
   work_.reset();
   thread_.join();
+}
+
+void Cluster::StopWhenFlushed(std::chrono::steady_clock::time_point deadline) {
+  if ((!outbox_.empty() || !unacked_.empty()) && publisher_up_ &&
+      std::chrono::steady_clock::now() < deadline) {
+    outbox_timer_.expires_after(kOutboxPoll);
+    outbox_timer_.async_wait(
+        [this, deadline](boost::system::error_code) { StopWhenFlushed(deadline); });
+    return;
+  }
+  publisher_->Stop();
+  subscriber_->Stop();
+  announce_timer_.cancel();
+  outbox_timer_.cancel();
+  if (recovery_ != nullptr) recovery_->Stop();
+  if (!outbox_.empty()) {
+    Log(LogLevel::kWarning, "cluster: ", outbox_.size(),
+        " commands for other replicas were still waiting for Redis at exit");
+  }
+  for (auto& [id, pending] : pending_) {
+    pending.collector->Expire("the sidecar is stopping");
+  }
+  pending_.clear();
 }
 
 std::string Cluster::ChannelOf(std::string_view node) const {
@@ -330,6 +346,11 @@ void Cluster::OnMessage(const std::string&, const std::string& payload) {
     return;
   }
   const std::string& origin = envelope.origin();
+  // Logged emits reach every node, their origin too, in stream order.
+  if (envelope.has_logged()) {
+    if (recovery_ != nullptr) recovery_->OnLogged(envelope);
+    return;
+  }
   if (origin == runtime::LocalNodeId()) return;
   switch (envelope.kind_case()) {
     case Envelope::kCommand: {
@@ -365,6 +386,7 @@ void Cluster::OnMessage(const std::string&, const std::string& payload) {
       if (it->second.collector->finished()) pending_.erase(it);
       return;
     }
+    case Envelope::kLogged:  // handled above
     case Envelope::KIND_NOT_SET:
       return;
   }

@@ -46,10 +46,16 @@ struct ClusterConfig {
 // and are published in order once Redis is back and as many nodes have
 // subscribed again as were alive when it went away (or after kOutboxWait):
 // Redis pub/sub keeps nothing for a subscriber that is not there yet.
+class ClusterRecoveryStore;
+
 class Cluster : public Peers, public runtime::NodeDirectory {
  public:
   Cluster(ClusterConfig config, Router& router);
   ~Cluster() override;
+
+  // Connection state recovery over Redis; set before Start.
+  void set_recovery(ClusterRecoveryStore* recovery) { recovery_ = recovery; }
+  const std::string& channel() const { return config_.channel; }
 
   absl::Status Start();
   void Stop();
@@ -102,9 +108,14 @@ class Cluster : public Peers, public runtime::NodeDirectory {
   size_t LiveNodes() const;
 
   friend class ReplyToNode;
+  friend class ClusterRecoveryStore;
+  RedisConnection& publisher() { return *publisher_; }
+  // Stops Redis once what was sent is answered and the outbox is empty (or at `deadline`).
+  void StopWhenFlushed(std::chrono::steady_clock::time_point deadline);
 
   ClusterConfig config_;
   Router& router_;
+  ClusterRecoveryStore* recovery_ = nullptr;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;

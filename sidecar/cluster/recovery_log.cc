@@ -17,7 +17,7 @@ using runtime::LogLevel;
 // The stream id is appended to the envelope as its field 3 (log_id): tag 0x1a,
 // then a one-byte length (ids are shorter than 128 bytes).
 constexpr const char* kAppendScript = R"lua(
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'c', ARGV[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[3])
 local now = redis.call('TIME')
 local oldest = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[2])
 if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', oldest)) end
@@ -34,16 +34,18 @@ return 1
 )lua";
 
 // KEYS: session, stream. ARGV: the client's offset ('' for the saved one).
-// Returns {} without a session, else {data, from, xinfo-or-0, entries}.
+// Returns {} without a session, else {data, from, xinfo-or-0, entries, saved offset}.
 constexpr const char* kRestoreScript = R"lua(
 local saved = redis.call('HMGET', KEYS[1], 'data', 'offset')
 if not saved[1] then return {} end
 redis.call('DEL', KEYS[1])
+local at_connect = saved[2] or ''
 local from = ARGV[1]
-if from == '' then from = saved[2] or '0-0' end
-if redis.call('EXISTS', KEYS[2]) == 0 then return {saved[1], from, 0, {}} end
+if from == '' then from = at_connect end
+if from == '' then from = '0-0' end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {saved[1], from, 0, {}, at_connect} end
 local info = redis.call('XINFO', 'STREAM', KEYS[2])
-return {saved[1], from, info, redis.call('XRANGE', KEYS[2], '(' .. from, '+')}
+return {saved[1], from, info, redis.call('XRANGE', KEYS[2], '(' .. from, '+'), at_connect}
 )lua";
 
 std::string_view Text(const redisReply* reply) {
@@ -124,9 +126,7 @@ RecoveryLog::RecoveryLog(RecoveryLogConfig config)
       save_{kSaveScript, {}},
       restore_{kRestoreScript, {}} {}
 
-std::string RecoveryLog::StreamKey(std::string_view nsp) const {
-  return absl::StrCat(config_.channel, ":log:", runtime::ToAbsl(nsp));
-}
+std::string RecoveryLog::StreamKey() const { return absl::StrCat(config_.channel, ":log"); }
 
 std::string RecoveryLog::SessionKey(std::string_view pid) const {
   return absl::StrCat(config_.channel, ":session:", runtime::ToAbsl(pid));
@@ -145,8 +145,9 @@ void RecoveryLog::OnUp(RedisConnection& redis) {
 }
 
 // EVALSHA once the script is known to be loaded; EVAL before (Redis caches it either way).
-void RecoveryLog::Run(RedisConnection& redis, Script& script, std::vector<std::string> keys,
-                      std::vector<std::string> args, RedisConnection::ReplyHandler on_reply) {
+std::vector<std::string> RecoveryLog::ScriptCommand(const Script& script,
+                                                    std::vector<std::string> keys,
+                                                    std::vector<std::string> args) const {
   std::vector<std::string> command;
   command.reserve(3 + keys.size() + args.size());
   if (script.sha.empty()) {
@@ -157,15 +158,38 @@ void RecoveryLog::Run(RedisConnection& redis, Script& script, std::vector<std::s
   command.push_back(std::to_string(keys.size()));
   for (std::string& key : keys) command.push_back(std::move(key));
   for (std::string& arg : args) command.push_back(std::move(arg));
+  return command;
+}
+
+void RecoveryLog::Run(RedisConnection& redis, const std::vector<std::string>& command,
+                      RedisConnection::ReplyHandler on_reply) {
   if (!redis.Command(command, on_reply)) on_reply(nullptr);
 }
 
-void RecoveryLog::Append(RedisConnection& redis, std::string_view nsp, const std::string& command,
+std::vector<std::string> RecoveryLog::AppendCommand(const std::string& entry,
+                                                    const std::string& envelope,
+                                                    const std::string& pubsub_channel) const {
+  return ScriptCommand(append_, {StreamKey(), pubsub_channel},
+                       {std::to_string(config_.max_packets), std::to_string(config_.window.count()),
+                        entry, envelope});
+}
+
+std::vector<std::string> RecoveryLog::SaveCommand(std::string_view pid,
+                                                  const RecoverySession& session,
+                                                  std::string_view offset) const {
+  return ScriptCommand(
+      save_, {SessionKey(pid)},
+      {session.SerializeAsString(), std::string(offset), std::to_string(config_.window.count())});
+}
+
+std::vector<std::string> RecoveryLog::DeleteCommand(std::string_view pid) const {
+  return {"DEL", SessionKey(pid)};
+}
+
+void RecoveryLog::Append(RedisConnection& redis, const std::string& entry,
                          const std::string& envelope, const std::string& pubsub_channel,
                          std::function<void(std::optional<std::string>)> on_logged) {
-  Run(redis, append_, {StreamKey(nsp), pubsub_channel},
-      {std::to_string(config_.max_packets), std::to_string(config_.window.count()), command,
-       envelope},
+  Run(redis, AppendCommand(entry, envelope, pubsub_channel),
       [on_logged = std::move(on_logged)](redisReply* reply) {
         if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
           return on_logged(std::string(reply->str, reply->len));
@@ -179,12 +203,22 @@ void RecoveryLog::Append(RedisConnection& redis, std::string_view nsp, const std
 
 void RecoveryLog::SaveSession(RedisConnection& redis, std::string_view pid,
                               const RecoverySession& session, std::string_view offset) {
-  Run(redis, save_, {SessionKey(pid)},
-      {session.SerializeAsString(), std::string(offset), std::to_string(config_.window.count())},
-      [](redisReply* reply) {
-        if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
-          Log(LogLevel::kWarning, "recovery: saving a session failed: ", reply->str);
+  Run(redis, SaveCommand(pid, session, offset), [](redisReply* reply) {
+    if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
+      Log(LogLevel::kWarning, "recovery: saving a session failed: ", reply->str);
+    }
+  });
+}
+
+void RecoveryLog::LastId(RedisConnection& redis,
+                         std::function<void(std::optional<std::string>)> on_id) {
+  Run(redis, {"XREVRANGE", StreamKey(), "+", "-", "COUNT", "1"},
+      [on_id = std::move(on_id)](redisReply* reply) {
+        if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+            reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0) {
+          return on_id(std::string(Text(reply->element[0]->element[0])));
         }
+        on_id(std::nullopt);
       });
 }
 
@@ -196,20 +230,20 @@ void RecoveryLog::RefreshSessions(RedisConnection& redis, const std::vector<std:
 }
 
 void RecoveryLog::DeleteSession(RedisConnection& redis, std::string_view pid) {
-  redis.Command({"DEL", SessionKey(pid)}, [](redisReply*) {});
+  redis.Command(DeleteCommand(pid), [](redisReply*) {});
 }
 
 void RecoveryLog::Restore(RedisConnection& redis, std::string_view pid, std::string_view nsp,
                           std::string_view offset,
                           std::function<void(absl::StatusOr<StoredRestore>)> on_restored) {
-  Run(redis, restore_, {SessionKey(pid), StreamKey(nsp)}, {std::string(offset)},
+  Run(redis, ScriptCommand(restore_, {SessionKey(pid), StreamKey()}, {std::string(offset)}),
       [nsp = std::string(nsp), on_restored = std::move(on_restored)](redisReply* reply) {
         if (reply == nullptr) return on_restored(absl::UnavailableError("Redis is unreachable"));
         if (reply->type == REDIS_REPLY_ERROR) {
           return on_restored(
               absl::InternalError(absl::StrCat("Redis: ", std::string(Text(reply)))));
         }
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 4) {
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 5) {
           return on_restored(absl::NotFoundError("no such session"));
         }
         StoredRestore restore;
@@ -219,6 +253,7 @@ void RecoveryLog::Restore(RedisConnection& redis, std::string_view pid, std::str
           return on_restored(absl::NotFoundError("no such session in this namespace"));
         }
         restore.from = std::string(Text(reply->element[1]));
+        restore.offset_at_connect = std::string(Text(reply->element[4]));
         std::optional<StreamId> from = StreamId::Parse(restore.from);
         if (!from) return on_restored(absl::NotFoundError("not an offset of this log"));
         if (!NothingTrimmedAfter(BoundsOf(reply->element[2]), *from)) {
@@ -231,10 +266,9 @@ void RecoveryLog::Restore(RedisConnection& redis, std::string_view pid, std::str
           const redisReply* fields = entry->element[1];
           if (fields->type != REDIS_REPLY_ARRAY || fields->elements < 2) continue;
           std::string_view bytes = Text(fields->element[1]);
-          auto command = std::make_shared<::socketio::sidecar::cluster::Command>();
-          if (!command->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) continue;
-          restore.entries.push_back(
-              LoggedEmit{std::string(Text(entry->element[0])), std::move(command)});
+          LoggedEntry logged{std::string(Text(entry->element[0])), {}};
+          if (!logged.emit.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) continue;
+          restore.entries.push_back(std::move(logged));
         }
         on_restored(std::move(restore));
       });

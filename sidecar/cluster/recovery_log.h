@@ -17,6 +17,7 @@
 namespace sidecar::cluster {
 
 using RecoverySession = ::socketio::sidecar::cluster::RecoverySession;
+using LoggedEmitEntry = ::socketio::sidecar::cluster::LoggedEmit;
 
 // A Redis stream entry id, "<milliseconds>-<sequence>", ordered as Redis orders them.
 struct StreamId {
@@ -27,18 +28,20 @@ struct StreamId {
   auto operator<=>(const StreamId&) const = default;
 };
 
-// One logged emit: its stream id (the offset its receivers see) and the command.
-struct LoggedEmit {
+// One logged emit: its stream id (the offset its receivers see) and the emit.
+struct LoggedEntry {
   std::string id;
-  std::shared_ptr<const ::socketio::sidecar::cluster::Command> command;
+  LoggedEmitEntry emit;
 };
 
-// What a restore found in Redis: the session, the offset it resumes from, and
-// the logged emits after that offset, in order (not yet filtered by rooms).
+// What a restore found in Redis: the session, the offset saved when it
+// connected, the offset it resumes from, and the logged emits after that
+// offset, in order (not yet filtered by namespace or rooms).
 struct StoredRestore {
   RecoverySession session;
+  std::string offset_at_connect;
   std::string from;
-  std::vector<LoggedEmit> entries;
+  std::vector<LoggedEntry> entries;
 };
 
 // What XINFO STREAM says about a stream's trimmed head.
@@ -69,7 +72,7 @@ struct RecoveryLogConfig {
 
 // The Redis side of connection state recovery in a cluster, as in Node's
 // socket.io-redis-streams-adapter: every logged emit is appended to the
-// stream `<channel>:log:<nsp>` (MAXLEN ~ max_packets, MINID ~ now - window)
+// stream `<channel>:log` (MAXLEN ~ max_packets, MINID ~ now - window)
 // and published on `<channel>` with its new stream id, by one Lua script, so
 // every node sees logged emits in stream order with the same offsets. Sockets
 // are kept as hashes `<channel>:session:<pid>` (field `data`, a
@@ -83,18 +86,27 @@ class RecoveryLog {
   explicit RecoveryLog(RecoveryLogConfig config);
 
   const RecoveryLogConfig& config() const { return config_; }
-  std::string StreamKey(std::string_view nsp) const;
+  std::string StreamKey() const;
   std::string SessionKey(std::string_view pid) const;
 
   // Loads the scripts (after each connection, before any other command).
   void OnUp(RedisConnection& redis);
 
-  // Logs `command` (an emit) in its namespace's stream and publishes
-  // `envelope` on `pubsub_channel` with the id appended as Envelope.log_id.
-  // `on_logged` gets the id, or nullopt when it was not sent or failed.
-  void Append(RedisConnection& redis, std::string_view nsp, const std::string& command,
-              const std::string& envelope, const std::string& pubsub_channel,
+  // Logs `entry` (a LoggedEmit) in the stream and publishes `envelope` on
+  // `pubsub_channel` with the id appended as Envelope.log_id. `on_logged`
+  // gets the id, or nullopt when it was not sent or failed.
+  void Append(RedisConnection& redis, const std::string& entry, const std::string& envelope,
+              const std::string& pubsub_channel,
               std::function<void(std::optional<std::string>)> on_logged);
+  // The commands behind Append, SaveSession and DeleteSession, for callers
+  // that queue them while Redis is down.
+  std::vector<std::string> AppendCommand(const std::string& entry, const std::string& envelope,
+                                         const std::string& pubsub_channel) const;
+  std::vector<std::string> SaveCommand(std::string_view pid, const RecoverySession& session,
+                                       std::string_view offset) const;
+  std::vector<std::string> DeleteCommand(std::string_view pid) const;
+  // The id the stream ends with; nullopt when empty or unknown.
+  void LastId(RedisConnection& redis, std::function<void(std::optional<std::string>)> on_id);
 
   // Keeps a socket: `offset` (the last id logged before it connected) only on
   // its first save. TTL = window.
@@ -105,7 +117,7 @@ class RecoveryLog {
   void DeleteSession(RedisConnection& redis, std::string_view pid);
 
   // Takes the session `pid` (whoever asks first gets it) and the entries of
-  // its namespace's stream after `offset` (the client's last, or the one
+  // the stream after `offset` (the client's last, or the one
   // saved at connect when empty). NotFound: no such session, or not of `nsp`;
   // OutOfRange: entries it missed were trimmed; Unavailable: Redis is down.
   void Restore(RedisConnection& redis, std::string_view pid, std::string_view nsp,
@@ -117,8 +129,10 @@ class RecoveryLog {
     const char* source;
     std::string sha;
   };
-  void Run(RedisConnection& redis, Script& script, std::vector<std::string> keys,
-           std::vector<std::string> args, RedisConnection::ReplyHandler on_reply);
+  std::vector<std::string> ScriptCommand(const Script& script, std::vector<std::string> keys,
+                                         std::vector<std::string> args) const;
+  void Run(RedisConnection& redis, const std::vector<std::string>& command,
+           RedisConnection::ReplyHandler on_reply);
 
   RecoveryLogConfig config_;
   Script append_;

@@ -176,6 +176,12 @@ void Router::Run(std::shared_ptr<const Command> command,
     return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
   }
   Scope scope = ScopeOf(*command);
+  if (log_reaches_every_node_ && recovery_ != nullptr && command->has_emit() &&
+      socketio::IsLogged(command->emit())) {
+    // Logged and published by the store; every node delivers it to its own receivers.
+    auto collector = NewCollector(*command, std::move(sink), 1);
+    return RunOnShards(AllShards(), command, collector);
+  }
   const bool collect_remote = scope.remote && wait_for_nodes;
   auto collector = NewCollector(*command, std::move(sink),
                                 LocalParts(*command, scope.shards) + (collect_remote ? 1 : 0));
@@ -194,6 +200,28 @@ void Router::RunHere(std::shared_ptr<const Command> command,
   std::vector<uint32_t> shards = ScopeOf(*command).shards;
   auto collector = NewCollector(*command, std::move(sink), LocalParts(*command, shards));
   RunOnShards(shards, std::move(command), collector, std::move(logged_offset));
+}
+
+namespace {
+
+// Logged emits from other nodes answer nobody.
+class NoAnswer : public socketio::OutcomeSink {
+ public:
+  void OnClientAck(const std::string&, pb::Payload) override {}
+  void OnOutcome(Outcome) override {}
+};
+
+}  // namespace
+
+void Router::DeliverLogged(std::shared_ptr<const socketio::EmitPlan> plan) {
+  auto command = std::make_shared<Command>();
+  command->mutable_emit()->set_namespace_(plan->nsp);
+  *command->mutable_emit()->mutable_target() = plan->target;
+  std::vector<uint32_t> shards = ScopeOf(*command).shards;
+  auto collector = std::make_shared<CommandCollector>(std::make_shared<NoAnswer>(), 1);
+  collector->AddParts(shards.size());
+  PostToShards(shards, command, std::move(plan), collector);
+  collector->PartDone();
 }
 
 size_t Router::LocalParts(const Command& command, const std::vector<uint32_t>& shards) const {

@@ -46,6 +46,12 @@ class Router {
     recovery_ = store;
     locations_ = locations;
   }
+  // Cluster mode: logged emits reach the other nodes through the store's log
+  // (which delivers them everywhere by DeliverLogged), not as commands.
+  void set_log_reaches_every_node(bool value) { log_reaches_every_node_ = value; }
+  // Delivers a logged emit (with its offset) that another node logged to
+  // this node's receivers.
+  void DeliverLogged(std::shared_ptr<const socketio::EmitPlan> plan);
   // The shard of this node that owns a sid, if one may.
   std::optional<uint32_t> LocalShardOf(std::string_view sid) const;
   // Fills node-level facts (backends, Redis state) into this node's Stats.
@@ -94,6 +100,7 @@ class Router {
   Peers* peers_ = nullptr;
   socketio::RecoveryStore* recovery_ = nullptr;
   const socketio::SocketLocations* locations_ = nullptr;
+  bool log_reaches_every_node_ = false;
   std::function<void(pb::NodeStats&)> describe_node_;
 };
 

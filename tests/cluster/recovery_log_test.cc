@@ -20,7 +20,6 @@ namespace sidecar::cluster {
 namespace {
 
 using Envelope = ::socketio::sidecar::cluster::Envelope;
-using Command = ::socketio::sidecar::cluster::Command;
 using ::socketio::sidecar::v1::Target;
 
 TEST(StreamId, ParsesAndOrdersAsRedisDoes) {
@@ -190,19 +189,18 @@ class RecoveryLogTest : public ::testing::Test {
   }
 
   std::string EmitTo(const std::string& room, const std::string& text) {
-    Command command;
-    command.mutable_emit()->set_namespace_("/");
-    command.mutable_emit()->set_event("n");
-    if (!room.empty()) command.mutable_emit()->mutable_target()->add_rooms(room);
-    command.mutable_emit()->mutable_args()->set_json("[\"" + text + "\"]");
-    return command.SerializeAsString();
+    LoggedEmitEntry emit;
+    emit.set_nsp("/");
+    if (!room.empty()) emit.mutable_target()->add_rooms(room);
+    emit.set_data("[\"n\",\"" + text + "\"]");
+    return emit.SerializeAsString();
   }
 
   // Logs an emit and waits for its id.
   std::string Append(const std::string& room, const std::string& text) {
     std::optional<std::string> id;
     bool done = false;
-    log_.Append(*redis_, "/", EmitTo(room, text), "envelope", "test-channel",
+    log_.Append(*redis_, EmitTo(room, text), "envelope", "test-channel",
                 [&](std::optional<std::string> logged) {
                   id = std::move(logged);
                   done = true;
@@ -257,9 +255,8 @@ TEST_F(RecoveryLogTest, PublishesEveryLoggedEmitWithItsIdInStreamOrder) {
   envelope.set_request_id(7);
   std::vector<std::string> ids;
   for (int i = 0; i < 20; ++i) {
-    *envelope.mutable_command() = Command();
-    envelope.mutable_command()->ParseFromString(EmitTo("", std::to_string(i)));
-    log_.Append(*redis_, "/", envelope.command().SerializeAsString(), envelope.SerializeAsString(),
+    envelope.mutable_logged()->ParseFromString(EmitTo("", std::to_string(i)));
+    log_.Append(*redis_, envelope.logged().SerializeAsString(), envelope.SerializeAsString(),
                 "test-channel", [&](std::optional<std::string> id) {
                   ASSERT_TRUE(id.has_value());
                   ids.push_back(*id);
@@ -271,12 +268,12 @@ TEST_F(RecoveryLogTest, PublishesEveryLoggedEmitWithItsIdInStreamOrder) {
     EXPECT_EQ(received[i].log_id(), ids[i]);
     EXPECT_EQ(received[i].origin(), "ABCD");
     EXPECT_EQ(received[i].request_id(), 7u);
-    EXPECT_EQ(received[i].command().emit().args().json(), "[\"" + std::to_string(i) + "\"]");
+    EXPECT_EQ(received[i].logged().data(), "[\"n\",\"" + std::to_string(i) + "\"]");
     if (i > 0) {
       EXPECT_LT(*StreamId::Parse(ids[i - 1]), *StreamId::Parse(ids[i]));
     }
   }
-  EXPECT_EQ(server_.Integer({"XLEN", "test:log:/"}), 20);
+  EXPECT_EQ(server_.Integer({"XLEN", "test:log"}), 20);
 }
 
 TEST_F(RecoveryLogTest, RestoresASessionOnceWithTheEntriesOfItsRoomsAfterItsOffset) {
@@ -292,13 +289,14 @@ TEST_F(RecoveryLogTest, RestoresASessionOnceWithTheEntriesOfItsRoomsAfterItsOffs
   EXPECT_EQ(restored->session.sid(), "S1");
   EXPECT_EQ(restored->session.session_json(), R"({"user":"ann"})");
   EXPECT_EQ(restored->from, before);
+  EXPECT_EQ(restored->offset_at_connect, before);
   ASSERT_EQ(restored->entries.size(), 3u);
   EXPECT_EQ(restored->entries[0].id, first);
   EXPECT_EQ(restored->entries[2].id, third);
   std::vector<std::string> rooms(restored->session.rooms().begin(),
                                  restored->session.rooms().end());
-  EXPECT_TRUE(TargetReaches(restored->entries[0].command->emit().target(), "S1", rooms));
-  EXPECT_FALSE(TargetReaches(restored->entries[1].command->emit().target(), "S1", rooms));
+  EXPECT_TRUE(TargetReaches(restored->entries[0].emit.target(), "S1", rooms));
+  EXPECT_FALSE(TargetReaches(restored->entries[1].emit.target(), "S1", rooms));
 
   // Taken: a second restore (another replica, or a replayed CONNECT) finds nothing.
   EXPECT_EQ(Restore("pid1", "").status().code(), absl::StatusCode::kNotFound);
@@ -346,12 +344,12 @@ TEST_F(RecoveryLogTest, BoundsTheStreamAndRefusesARestoreWhoseEntriesWereTrimmed
   small.SaveSession(*redis_, "pid6", Session("S6", {}), "0-0");
   int logged = 0;
   for (int i = 0; i < 1000; ++i) {
-    small.Append(*redis_, "/", EmitTo("", std::to_string(i)), "e", "small-channel",
+    small.Append(*redis_, EmitTo("", std::to_string(i)), "e", "small-channel",
                  [&](std::optional<std::string> id) { logged += id.has_value(); });
   }
   RunUntil([&] { return logged == 1000; });
   ASSERT_EQ(logged, 1000);
-  long long length = server_.Integer({"XLEN", "small:log:/"});
+  long long length = server_.Integer({"XLEN", "small:log"});
   EXPECT_GE(length, 10);
   EXPECT_LT(length, 1000);
   std::optional<absl::StatusOr<StoredRestore>> result;

@@ -80,7 +80,7 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
     logs,
     async stop() {
       for (const child of children.reverse()) {
-        if (child.exitCode !== null) continue;
+        if (child.exitCode !== null || child.signalCode !== null) continue;
         const exited = new Promise((resolve) => child.once("exit", resolve));
         child.kill("SIGTERM");
         await exited;

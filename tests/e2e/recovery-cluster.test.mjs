@@ -1,0 +1,251 @@
+// Connection state recovery across the replicas of a cluster (--connection_state_recovery with
+// --redis_url): the log is a Redis stream and sockets are kept in Redis while connected, so a
+// client whose transport drops recovers its socket (same id, rooms, session) and every event it
+// missed on another replica, and after its own replica was SIGKILLed, once and in order. Real
+// socket.io-client 4.x, real redis-server, three sidecars, and a TCP proxy the test points at one
+// replica or another (a load balancer sending a reconnecting client elsewhere).
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { io } from "socket.io-client";
+import { startStack } from "./harness.mjs";
+import { adminClient, bytes, grpc, haveRedis, json, startRedis } from "./cluster.mjs";
+
+const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
+const TIMEOUT_MS = 15000;
+
+async function until(check, what) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function once(emitter, event) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${event}"`)), TIMEOUT_MS);
+    emitter.once(event, (...args) => {
+      clearTimeout(timer);
+      resolve(args);
+    });
+  });
+}
+
+const call = (socket, ...args) => socket.timeout(TIMEOUT_MS).emitWithAck(...args);
+
+// A TCP proxy whose target the test chooses: each new connection goes to the current one.
+async function startSwitchProxy(port) {
+  let target = port;
+  const open = new Set();
+  const server = net.createServer((downstream) => {
+    const upstream = net.connect(target, "127.0.0.1");
+    open.add(downstream).add(upstream);
+    const close = () => {
+      downstream.destroy();
+      upstream.destroy();
+      open.delete(downstream);
+      open.delete(upstream);
+    };
+    downstream.pipe(upstream).on("error", close).on("close", close);
+    upstream.pipe(downstream).on("error", close).on("close", close);
+  });
+  const listening = await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server.address().port)));
+  return {
+    url: `http://127.0.0.1:${listening}`,
+    point: (next) => {
+      target = next;
+    },
+    stop: () =>
+      new Promise((resolve) => {
+        for (const socket of open) socket.destroy();
+        server.close(resolve);
+      }),
+  };
+}
+
+async function reconnect(socket) {
+  const connected = once(socket, "connect");
+  socket.connect();
+  await connected;
+}
+
+// A WebSocket client without automatic reconnection (the test reconnects it), recording its
+// numbered "n" events.
+async function client(url) {
+  const socket = io(url, { forceNew: true, reconnection: false, transports: ["websocket"], timeout: 5000 });
+  const received = [];
+  socket.on("n", (number) => received.push(number));
+  await once(socket, "connect");
+  return { socket, received };
+}
+
+describe("connection state recovery in a cluster", { skip }, () => {
+  let redis;
+  let nodes;
+  let admins;
+  let proxy;
+
+  before(async () => {
+    redis = await startRedis();
+    nodes = [];
+    for (let i = 0; i < 3; i++) {
+      nodes.push(
+        await startStack([
+          `--redis_url=${redis.url}`,
+          "--channel=rc",
+          "--connection_state_recovery=true",
+          "--recovery_window=30",
+          "--ping_interval=1",
+          "--ping_timeout=1",
+        ]),
+      );
+    }
+    admins = nodes.map((node) => adminClient(node.grpcAddress));
+    await until(async () => (await admins[0].Stats()).nodes.length === 3, "three replicas");
+    proxy = await startSwitchProxy(nodes[0].port);
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    for (const admin of admins ?? []) admin.close();
+    for (const node of nodes ?? []) await node.stop();
+    await redis?.stop();
+  });
+
+  // Numbered "n" events from an Admin call on `via`, in turn to the room and to the sid.
+  async function emitNumbers(via, from, to, room, sid) {
+    for (let n = from; n <= to; n++) {
+      const target = n % 2 === 0 ? { sids: [sid] } : { rooms: [bytes(room)] };
+      await via.Emit({ namespace: "/", event: bytes("n"), args: json([n]), target });
+    }
+  }
+
+  // Drops the client's transport; resolves once the replica serving it has let the socket go.
+  async function dropTransport(socket, admin) {
+    const sid = socket.id;
+    const disconnected = once(socket, "disconnect");
+    socket.io.engine.close();
+    await disconnected;
+    await until(
+      () =>
+        admin.GetSocket({ sid, namespace: "/" }).then(
+          () => false,
+          (error) => error.code === grpc.status.NOT_FOUND,
+        ),
+      "the replica to let the socket go",
+    );
+  }
+
+  test("a client that comes back on another replica gets its socket and every missed event, once and in order", async () => {
+    proxy.point(nodes[0].port);
+    const { socket, received } = await client(proxy.url);
+    try {
+      const sid = socket.id;
+      await call(socket, "join", "news");
+      await call(socket, "session_set", { user: "ann" });
+      await emitNumbers(admins[2], 1, 4, "news", sid);
+      await until(() => received.length === 4, "4 live events");
+
+      await dropTransport(socket, admins[0]);
+      await emitNumbers(admins[2], 5, 10, "news", sid);
+      proxy.point(nodes[1].port);
+      await reconnect(socket);
+      assert.equal(socket.recovered, true);
+      assert.equal(socket.id, sid);
+      await until(() => received.length >= 10, "the missed events");
+      // Live events reach it on its new replica, by room and by sid, from any replica.
+      await emitNumbers(admins[0], 11, 14, "news", sid);
+      await until(() => received.length >= 14, "live events after the recovery");
+      await sleep(200);
+      assert.deepEqual(received, Array.from({ length: 14 }, (_, i) => i + 1));
+      const [, learnt] = await call(socket, "whoami");
+      assert.equal(learnt, "recovered");
+      assert.deepEqual(await call(socket, "session_get"), { user: "ann" });
+      assert.ok((await call(socket, "rooms")).includes("news"));
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("after its replica is SIGKILLed, a client recovers on another with every event in the window", async () => {
+    proxy.point(nodes[1].port);
+    const { socket, received } = await client(proxy.url);
+    try {
+      const sid = socket.id;
+      await call(socket, "join", "sports");
+      await emitNumbers(admins[0], 1, 3, "sports", sid);
+      await until(() => received.length === 3, "3 live events");
+
+      const killed = nodes[1];
+      const exited = once(killed.sidecar, "exit");
+      const disconnected = once(socket, "disconnect");
+      killed.sidecar.kill("SIGKILL");
+      await exited;
+      await disconnected;
+      await emitNumbers(admins[0], 4, 9, "sports", sid);
+      proxy.point(nodes[2].port);
+      await reconnect(socket);
+      assert.equal(socket.recovered, true);
+      assert.equal(socket.id, sid);
+      await emitNumbers(admins[2], 10, 12, "sports", sid);
+      await until(() => received.length >= 12, "the missed and live events");
+      await sleep(200);
+      assert.deepEqual(received, Array.from({ length: 12 }, (_, i) => i + 1));
+      assert.ok((await call(socket, "rooms")).includes("sports"));
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("a deliberate disconnect is forgotten on every replica: a fresh socket", async () => {
+    proxy.point(nodes[0].port);
+    const { socket } = await client(proxy.url);
+    try {
+      const sid = socket.id;
+      socket.disconnect();
+      proxy.point(nodes[2].port);
+      await reconnect(socket);
+      assert.equal(socket.recovered, false);
+      assert.notEqual(socket.id, sid);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+describe("connection state recovery in a cluster, outside the window", { skip }, () => {
+  test("a client back after the window gets a fresh socket on another replica", async () => {
+    const redis = await startRedis();
+    const nodes = [];
+    let proxy;
+    try {
+      for (let i = 0; i < 2; i++) {
+        nodes.push(
+          await startStack([`--redis_url=${redis.url}`, "--channel=rcw", "--connection_state_recovery=true", "--recovery_window=1"]),
+        );
+      }
+      const admin = adminClient(nodes[0].grpcAddress);
+      await until(async () => (await admin.Stats()).nodes.length === 2, "two replicas");
+      proxy = await startSwitchProxy(nodes[0].port);
+      const { socket } = await client(proxy.url);
+      const sid = socket.id;
+      const disconnected = once(socket, "disconnect");
+      socket.io.engine.close();
+      await disconnected;
+      // The window is what is under test: wait it out.
+      await sleep(2500);
+      proxy.point(nodes[1].port);
+      await reconnect(socket);
+      assert.equal(socket.recovered, false);
+      assert.notEqual(socket.id, sid);
+      socket.close();
+      admin.close();
+    } finally {
+      await proxy?.stop();
+      for (const node of nodes) await node.stop();
+      await redis.stop();
+    }
+  });
+});
