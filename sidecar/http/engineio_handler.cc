@@ -172,7 +172,7 @@ std::shared_ptr<engineio::Session> CreateSession(const ServerContext& context,
   std::string sid = runtime::NewId(shard.index);
   auto session = std::make_shared<engineio::Session>(
       shard.timers, sid, config, [&shard](const std::string& sid) { shard.sessions.erase(sid); });
-  shard.sessions[sid] = session;
+  shard.sessions.emplace(session->sid(), session);
   session->set_handler(endpoint.new_handler(shard, session, std::move(handshake)));
   return session;
 }
