@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Load-independent measurements of the sidecar, for comparing builds on a shared machine.
 
-    bench/profile.py instructions echo   [--clients 20 --rate 300 --duration 10]
+    bench/profile.py instructions echo   [--clients 20 --rate 300 --duration 10] [--backend go]
     bench/profile.py instructions fanout [--clients 1000 --rate 4 --duration 6]
     bench/profile.py memory [--clients 10000] [--backend cpp,go]
 
-instructions: runs the sidecar (--threads=1) under callgrind with bench_backend and loadgen,
-zeroes the counts once the clients are connected, and prints the sidecar's instructions per
-echo or per delivery (user-space instructions; they vary by a few % between runs, whatever the load).
+instructions: runs the sidecar (--threads=1) and its backend (bench_backend; --backend go for
+the Go one) each under callgrind, with loadgen; zeroes the counts once the clients are
+connected, and prints each one's instructions per echo or per delivery (user-space
+instructions; they vary by a few % between runs, whatever the load).
 memory: RSS per idle WebSocket client of the sidecar and of its backend, from /proc, once with
 the C++ backend (bench_backend) and once with the Go one (bench/go/backend, built into
 BUILD_DIR/bench/go as bench/run.py does).
@@ -47,7 +48,7 @@ def binary(args, name, subdir):
     return os.path.join(args.bin, name) if args.bin else os.path.join(BUILD, subdir, name)
 
 
-def start(args, prefix, backend="cpp"):
+def start(args, prefix, backend="cpp", backend_prefix=()):
     port, grpc, ops = free_port(), free_port(), free_port()
     sidecar = subprocess.Popen(
         prefix + [binary(args, "socketio-sidecar", "sidecar"), "--threads=1", "--host=127.0.0.1",
@@ -64,7 +65,7 @@ def start(args, prefix, backend="cpp"):
             raise RuntimeError("the sidecar did not start")
         time.sleep(0.05)
     command = binary(args, "bench_backend", "bench") if backend == "cpp" else args.go_backend
-    backend = subprocess.Popen([command, f"--sidecar=127.0.0.1:{grpc}"],
+    backend = subprocess.Popen(list(backend_prefix) + [command, f"--sidecar=127.0.0.1:{grpc}"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if "attached" not in backend.stdout.readline():
         raise RuntimeError("bench_backend did not attach")
@@ -93,40 +94,61 @@ def loadgen(args, port, mode, rate):
     return run
 
 
-def instructions(args):
-    out = os.path.join(tempfile.mkdtemp(prefix="callgrind-"), "callgrind.out")
-    sidecar, backend, port = start(args, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"])
-    run = loadgen(args, port, args.mode, args.rate)
-    time.sleep(0.5)
-    subprocess.run(["callgrind_control", "-z", str(sidecar.pid)], stdout=subprocess.DEVNULL, check=True)
-    result = json.loads(run.stdout.readline())
-    run.wait()
-    subprocess.run(["callgrind_control", "-d", str(sidecar.pid)], stdout=subprocess.DEVNULL, check=True)
-    stop(backend, sidecar)
+def callgrind_total(out):
     dumps = sorted(glob.glob(out + ".*"), key=lambda f: int(re.search(r"\.(\d+)$", f).group(1)))
-    total = 0
     with open(dumps[0]) as f:
         for line in f:
             if line.startswith(("summary:", "totals:")):
-                total = int(line.split()[1])
-                break
+                return int(line.split()[1]), dumps[0]
+    return 0, dumps[0]
+
+
+def go_backend(args):
+    if not args.go_backend:
+        from run import build_go  # bench/run.py, beside this file
+        args.go_backend = os.path.join(args.bin, "backend") if args.bin else os.path.join(build_go(), "backend")
+
+
+def instructions(args):
+    backend_name = args.backend or "cpp"
+    if backend_name == "go":
+        go_backend(args)
+    folder = tempfile.mkdtemp(prefix="callgrind-")
+    out, backend_out = os.path.join(folder, "callgrind.out"), os.path.join(folder, "backend.out")
+    callgrind = ["valgrind", "--tool=callgrind"]
+    sidecar, backend, port = start(args, callgrind + [f"--callgrind-out-file={out}"], backend_name,
+                                   callgrind + [f"--callgrind-out-file={backend_out}"])
+    run = loadgen(args, port, args.mode, args.rate)
+    time.sleep(0.5)
+    for process in (sidecar, backend):
+        subprocess.run(["callgrind_control", "-z", str(process.pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+    result = json.loads(run.stdout.readline())
+    run.wait()
+    for process in (sidecar, backend):
+        subprocess.run(["callgrind_control", "-d", str(process.pid)], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+    stop(backend, sidecar)
+    total, profile = callgrind_total(out)
+    backend_total, backend_profile = callgrind_total(backend_out)
     unit = "echo" if args.mode == "echo" else "delivery"
-    print(f"{args.mode}: {result['received']} received, {result['lost']} lost; "
-          f"{total:,} sidecar instructions, {total / max(1, result['received']):,.0f} per {unit} "
-          f"(profile: {dumps[0]})")
+    n = max(1, result["received"])
+    print(f"{args.mode}: {result['received']} received, {result['lost']} lost; per {unit}: "
+          f"sidecar {total / n:,.0f}, {backend_name} backend {backend_total / n:,.0f}, "
+          f"together {(total + backend_total) / n:,.0f} instructions "
+          f"(profiles: {profile}, {backend_profile})")
     return 1 if result["lost"] else 0
 
 
 def memory(args):
-    for backend in args.backend.split(","):
+    for backend in (args.backend or "cpp,go").split(","):
         memory_with(args, backend)
     return 0
 
 
 def memory_with(args, backend_name):
-    if backend_name == "go" and not args.go_backend:
-        from run import build_go  # bench/run.py, beside this file
-        args.go_backend = os.path.join(args.bin, "backend") if args.bin else os.path.join(build_go(), "backend")
+    if backend_name == "go":
+        go_backend(args)
     sidecar, backend, port = start(args, [], backend_name)
     before = rss(sidecar.pid), rss(backend.pid)
     run = loadgen(args, port, "idle", 0)
@@ -148,7 +170,8 @@ def main():
     parser.add_argument("--clients", type=int)
     parser.add_argument("--rate", type=float)
     parser.add_argument("--duration", type=float)
-    parser.add_argument("--backend", default="cpp,go", help="memory: the backends to measure with")
+    parser.add_argument("--backend", help="memory: the backends to measure with (default cpp,go); "
+                        "instructions: cpp (default) or go")
     parser.add_argument("--bin", help="a directory holding socketio-sidecar, bench_backend and loadgen")
     args = parser.parse_args()
     defaults = {"memory": (10000, 0, 2), "echo": (20, 300, 10), "fanout": (1000, 4, 6)}

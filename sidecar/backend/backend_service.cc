@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
-#include <deque>
 #include <functional>
-#include <mutex>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "sidecar/backend/backend_stream.h"
 #include "sidecar/runtime/ids.h"
 #include "sidecar/runtime/log.h"
 #include "sidecar/runtime/strings.h"
@@ -23,127 +22,6 @@ using runtime::LogLevel;
 namespace {
 constexpr char kVersion[] = "0.1.0";
 }  // namespace
-
-// The shared half of a backend stream: outlives the gRPC reactor, so shards
-// holding it after the stream ended just see it as not alive.
-class BackendStream : public socketio::BackendLink {
- public:
-  using Writer = std::function<void(const pb::SidecarMessage*)>;
-  using Overflow = std::function<void(size_t queued_bytes)>;
-
-  // `overflow` runs at most once, when a message would take the bytes queued
-  // for a backend that stopped reading past `max_queued_bytes`; the stream has
-  // detached itself by then and drops everything sent to it. Release() waits
-  // for a running `overflow` and prevents later ones.
-  BackendStream(Writer writer, size_t max_queued_bytes, Overflow overflow)
-      : writer_(std::move(writer)),
-        max_queued_bytes_(max_queued_bytes),
-        overflow_(std::move(overflow)) {}
-
-  void Send(pb::SidecarMessage message) override {
-    size_t bytes = message.ByteSizeLong();
-    size_t overflowed_at = 0;
-    {
-      std::lock_guard lock(mutex_);
-      if (!writer_) return;
-      if (!queue_.empty() && queued_bytes_ + bytes > max_queued_bytes_) {
-        overflowed_at = queued_bytes_;
-        alive_ = false;
-        writer_ = nullptr;
-      } else {
-        queued_bytes_ += bytes;
-        queue_.push_back({std::move(message), bytes});
-        if (!writing_) {
-          writing_ = true;
-          writer_(&queue_.front().message);
-        }
-      }
-    }
-    if (overflowed_at != 0) {
-      // Recursive: `overflow` finishes the RPC, whose OnDone may run inline.
-      std::lock_guard lock(overflow_mutex_);
-      if (Overflow overflow = std::exchange(overflow_, nullptr)) overflow(overflowed_at);
-    }
-  }
-
-  void Release() {
-    std::lock_guard lock(overflow_mutex_);
-    overflow_ = nullptr;
-  }
-
-  // Called by the reactor when the previous write finished.
-  void OnWriteDone(bool ok) {
-    std::lock_guard lock(mutex_);
-    if (!queue_.empty()) {
-      queued_bytes_ -= queue_.front().bytes;
-      queue_.pop_front();
-    }
-    if (ok && writer_ && !queue_.empty()) {
-      writer_(&queue_.front().message);
-    } else {
-      writing_ = false;
-    }
-  }
-
-  bool alive() const override { return alive_.load(std::memory_order_acquire); }
-
-  bool HandlesEvent(std::string_view nsp, std::string_view event) const override {
-    auto it = namespaces_.find(nsp);
-    if (it == namespaces_.end()) return false;
-    return it->second.empty() || it->second.contains(event);
-  }
-
-  bool HandlesNamespace(std::string_view nsp) const { return namespaces_.contains(nsp); }
-  const runtime::StringMap<runtime::StringSet>& namespaces() const { return namespaces_; }
-
-  // Set once from Hello, before the stream is registered; read-only afterwards.
-  void Declare(const pb::Hello& hello) {
-    name_ = hello.name();
-    for (const pb::NamespaceHandlers& handlers : hello.namespaces()) {
-      auto& events = namespaces_[handlers.namespace_()];
-      bool all = handlers.events().empty();
-      for (const std::string& event : handlers.events()) {
-        if (event == "*") all = true;
-        events.insert(event);
-      }
-      if (all) events.clear();
-    }
-    alive_ = true;
-  }
-
-  // The reactor is finishing: no more writes may start.
-  void Detach() {
-    alive_ = false;
-    std::lock_guard lock(mutex_);
-    writer_ = nullptr;
-  }
-
-  bool writing() {
-    std::lock_guard lock(mutex_);
-    return writing_;
-  }
-
-  const std::string& name() const { return name_; }
-
- private:
-  struct Queued {
-    pb::SidecarMessage message;
-    size_t bytes = 0;
-  };
-
-  std::mutex mutex_;
-  Writer writer_;
-  const size_t max_queued_bytes_;
-  std::recursive_mutex overflow_mutex_;
-  Overflow overflow_;
-  std::deque<Queued> queue_;
-  size_t queued_bytes_ = 0;
-  bool writing_ = false;
-  std::atomic<bool> alive_{false};
-  std::string name_;
-  // Namespace -> declared events (empty: all events).
-  runtime::StringMap<runtime::StringSet> namespaces_;
-};
 
 // --- BackendRegistry ---------------------------------------------------------
 
@@ -229,6 +107,10 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
       }
       if (grpc::Status status = Greet(incoming_.hello()); !status.ok()) return End(status);
       said_hello_ = true;
+    } else if (incoming_.has_batch()) {
+      for (pb::BackendMessage& message : *incoming_.mutable_batch()->mutable_messages()) {
+        service_.Handle(stream_, message);
+      }
     } else {
       service_.Handle(stream_, incoming_);
     }
@@ -267,9 +149,12 @@ class AttachReactor : public grpc::ServerBidiReactor<pb::BackendMessage, pb::Sid
     welcome.mutable_welcome()->set_always_connect(service_.config_.always_connect);
     welcome.mutable_welcome()->set_connect_decision_timeout_ms(
         service_.config_.connect_decision_timeout_ms);
-    // Registered before the Welcome leaves: a backend that saw it may tell clients to connect.
+    welcome.mutable_welcome()->set_accepts_batches(true);
+    // Registered before the Welcome leaves, since a backend that saw it may tell clients to
+    // connect; picked for sockets only once the Welcome is queued, which must come first.
     service_.registry_.Add(stream_);
     stream_->Send(std::move(welcome));
+    stream_->Activate();
     service_.PostToAll([](socketio::Hub& hub) { hub.BackendAttached(); });
     Log(LogLevel::kInfo, "backend ", hello.name(), " attached for ", hello.namespaces_size(),
         " namespace(s)");
@@ -471,6 +356,10 @@ void BackendService::Handle(const std::shared_ptr<BackendStream>& stream,
       *command.mutable_get_socket() = std::move(*message.mutable_get_socket());
       return Run(stream, request_id, std::move(command));
     }
+    case pb::BackendMessage::kBatch:
+      // The reactor unpacks a batch; one inside a batch is refused.
+      Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "a BackendBatch may not hold another");
+      return;
     case pb::BackendMessage::KIND_NOT_SET:
       Refuse(*stream, 0, pb::CODE_INVALID_ARGUMENT, "empty BackendMessage");
       return;

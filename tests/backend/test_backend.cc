@@ -30,6 +30,11 @@
 //   disconnects   acked with [[sid, namespace, reason], ...] seen so far
 //   whoami        acked with one array [name, how this backend learnt of the socket: "connect",
 //                 "recovered" (a Connect with `recovered`), "adopted" or "unknown"]
+//   batch n       one BackendBatch: "batched" 1 .. n to the sender, a nested batch (refused),
+//                 then the ack ["done"]
+//   refusals      acked with the messages of failed commands that had no request id, so far
+//
+// It never sets Hello.accepts_batches: the sidecar must write it one message at a time.
 //
 // --name names the backend in Hello (default "e2e"); --unresponsive makes it a
 // backend that never answers Connects, never answers events, or stops reading
@@ -110,6 +115,10 @@ class Backend {
         case pb::SidecarMessage::kCommandResult:
           if (in.command_result().code() != pb::CODE_OK_UNSPECIFIED) {
             std::cerr << "command failed: " << in.command_result().ShortDebugString() << std::endl;
+            if (in.command_result().request_id() == 0) {
+              std::lock_guard lock(mutex_);
+              refusals_.push_back(in.command_result().message());
+            }
           }
           Complete(in.command_result().request_id(), nullptr, &in.command_result());
           break;
@@ -287,6 +296,27 @@ class Backend {
       ack->set_ack_id(event.ack_id());
       *ack->mutable_args() = event.args();
       Write(out);
+    } else if (name == "batch") {
+      // Every Welcome offers batches; the sidecar handles a batch's messages in order.
+      int count = arg(0).is_number_integer() ? arg(0).get<int>() : 0;
+      pb::BackendMessage out;
+      pb::BackendBatch* batch = out.mutable_batch();
+      for (int i = 1; i <= count; ++i) {
+        auto* emit = batch->add_messages()->mutable_emit();
+        emit->set_namespace_(nsp);
+        emit->set_event("batched");
+        emit->mutable_args()->set_json(Json::array({i}).dump());
+        *emit->mutable_target() = ToSid(event.sid());
+      }
+      batch->add_messages()->mutable_batch();
+      if (event.has_ack_id()) {
+        auto* ack = batch->add_messages()->mutable_ack();
+        ack->set_sid(event.sid());
+        ack->set_namespace_(nsp);
+        ack->set_ack_id(event.ack_id());
+        ack->mutable_args()->set_json(R"(["done"])");
+      }
+      Write(out);
     } else if (name == "slow_ack") {
       // Acked with "done" after arg(0) milliseconds, from another thread.
       int delay_ms = arg(0).is_number_integer() ? arg(0).get<int>() : 0;
@@ -398,6 +428,13 @@ class Backend {
         for (const auto& entry : disconnects_) list.push_back(entry);
       }
       AckWith(event, Json::array({list}).dump());
+    } else if (name == "refusals") {
+      Json list = Json::array();
+      {
+        std::lock_guard lock(mutex_);
+        for (const std::string& message : refusals_) list.push_back(message);
+      }
+      AckWith(event, Json::array({list}).dump());
     }
   }
 
@@ -411,6 +448,7 @@ class Backend {
   uint64_t next_request_id_ = 0;
   std::map<uint64_t, Callback> callbacks_;
   std::vector<std::vector<std::string>> disconnects_;
+  std::vector<std::string> refusals_;
   std::atomic<uint32_t> request_timeout_ms_{2000};
 };
 

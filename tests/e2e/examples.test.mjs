@@ -100,6 +100,27 @@ for (const backend of demoBackends()) {
       assert.equal((await echo).message.count, 1, "another connection counts from its own session");
     });
 
+    // Bursts keep the stream to the backend busy, so both sides batch what queues meanwhile;
+    // each client's events must still be handled, and answered, in its order.
+    test("keeps each client's echoes in order while several clients burst events", async () => {
+      const clients = await Promise.all(Array.from({ length: 6 }, () => greeted()));
+      const bursts = clients.map((socket) => ({
+        socket,
+        seen: record(socket, "my_response"),
+        last: responseWhere(socket, (m) => m.data === "burst 99"),
+      }));
+      for (const { socket } of bursts) {
+        for (let i = 0; i < 100; i++) socket.emit("my_event", { data: `burst ${i}` });
+      }
+      for (const { seen, last } of bursts) {
+        await last;
+        const echoes = seen.map(([m]) => m).filter((m) => m.data.startsWith("burst "));
+        assert.deepEqual(echoes.map((m) => m.data), Array.from({ length: 100 }, (_, i) => `burst ${i}`));
+        const counts = echoes.map((m) => m.count);
+        assert.deepEqual(counts, Array.from({ length: 100 }, (_, i) => counts[0] + i));
+      }
+    });
+
     test("my_broadcast_event reaches every client, the sender included", async () => {
       const alice = await greeted();
       const bob = await greeted();

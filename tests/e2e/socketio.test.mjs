@@ -201,6 +201,26 @@ for (const [name, transport] of Object.entries(TRANSPORTS)) {
       await assert.rejects(connect(`${stack.url}/private`, transport), { message: "Private namespace" });
     });
 
+    it("runs the commands of a backend's batch in order and refuses a batch nested in it", async () => {
+      const socket = await client();
+      const batched = record(socket, "batched");
+      assert.equal(await call(socket, "batch", 5), "done");
+      assert.deepEqual(batched.map(([n]) => n), [1, 2, 3, 4, 5]);
+      const refusals = await call(socket, "refusals");
+      assert.ok(refusals.some((m) => /BackendBatch may not hold another/.test(m)), JSON.stringify(refusals));
+    });
+
+    // test_backend never says it accepts batches: each event must reach it alone, or it would
+    // drop the batch and the client would miss acks.
+    it("writes a burst of events one at a time to a backend without batches, in order", async () => {
+      const socket = await client();
+      const answered = [];
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) => call(socket, "ack", i).then((n) => answered.push(n))),
+      );
+      assert.deepEqual(answered, Array.from({ length: 300 }, (_, i) => i));
+    });
+
     it("answers an invalid backend command with an error instead of dropping it", async () => {
       const socket = await client();
       socket.emit("bad_emit");

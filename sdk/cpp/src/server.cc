@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "batching_link.h"
 #include "serial_executor.h"
 
 namespace socketio {
@@ -201,6 +202,7 @@ Server::Outgoing Server::Hello() const {
   Outgoing message;
   pb::Hello* hello = message.mutable_hello();
   hello->set_name(options_.name);
+  hello->set_accepts_batches(true);
   std::lock_guard lock(handlers_mutex_);
   // The sidecar refuses a Hello without namespaces; a server without
   // handlers still accepts connections to "/".
@@ -340,7 +342,9 @@ absl::Status Server::ReadStream(const std::shared_ptr<Link>& link, std::atomic<b
     return absl::InvalidArgumentError("the sidecar's first message is not Welcome");
   }
   auto attachment = std::make_shared<Attachment>();
-  attachment->link = link;
+  // Batches only to a sidecar that takes them: an older one would refuse the command.
+  attachment->link =
+      welcome.welcome().accepts_batches() ? std::make_shared<BatchingLink>(link) : link;
   attachment->always_connect = welcome.welcome().always_connect();
   {
     std::lock_guard lock(mutex_);
@@ -359,7 +363,15 @@ absl::Status Server::ReadStream(const std::shared_ptr<Link>& link, std::atomic<b
   }
   if (on_attach) on_attach();
   Message message;
-  while (link->Read(&message)) Dispatch(attachment, std::move(message));
+  while (link->Read(&message)) {
+    if (!message.has_batch()) {
+      Dispatch(attachment, std::move(message));
+      continue;
+    }
+    for (Message& each : *message.mutable_batch()->mutable_messages()) {
+      Dispatch(attachment, std::move(each));
+    }
+  }
   absl::Status why = link->Finish();
   return absl::UnavailableError(
       absl::StrCat("the stream to the sidecar ended", why.ok() ? "" : ": ", why.message()));

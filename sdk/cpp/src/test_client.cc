@@ -380,6 +380,9 @@ class FakeSidecar {
         *info->mutable_handshake() = it->second.handshake;
         return Answer(command.request_id(), std::move(result));
       }
+      case pb::BackendMessage::kBatch:
+        // Like a sidecar before batching: its Welcome does not offer them.
+        return Answer(0, Failure(pb::CODE_INVALID_ARGUMENT, "batches were not offered"));
       case pb::BackendMessage::KIND_NOT_SET:
         return Answer(0, Failure(pb::CODE_INVALID_ARGUMENT, "empty BackendMessage"));
     }

@@ -401,6 +401,7 @@ type BackendMessage struct {
 	//	*BackendMessage_CloseRoom
 	//	*BackendMessage_SetSession
 	//	*BackendMessage_GetSocket
+	//	*BackendMessage_Batch
 	Kind          isBackendMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -533,6 +534,15 @@ func (x *BackendMessage) GetGetSocket() *GetSocket {
 	return nil
 }
 
+func (x *BackendMessage) GetBatch() *BackendBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*BackendMessage_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isBackendMessage_Kind interface {
 	isBackendMessage_Kind()
 }
@@ -577,6 +587,11 @@ type BackendMessage_GetSocket struct {
 	GetSocket *GetSocket `protobuf:"bytes,10,opt,name=get_socket,json=getSocket,proto3,oneof"`
 }
 
+type BackendMessage_Batch struct {
+	// Several messages, only once the Welcome said `accepts_batches`.
+	Batch *BackendBatch `protobuf:"bytes,11,opt,name=batch,proto3,oneof"`
+}
+
 func (*BackendMessage_Hello) isBackendMessage_Kind() {}
 
 func (*BackendMessage_ConnectDecision) isBackendMessage_Kind() {}
@@ -597,19 +612,71 @@ func (*BackendMessage_SetSession) isBackendMessage_Kind() {}
 
 func (*BackendMessage_GetSocket) isBackendMessage_Kind() {}
 
-// First message on a stream: what this backend handles.
-type Hello struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// A name for logs and metrics, e.g. "chat-backend-7f9c".
-	Name          string               `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Namespaces    []*NamespaceHandlers `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+func (*BackendMessage_Batch) isBackendMessage_Kind() {}
+
+// Messages the backend queued while its previous write was in flight, sent as
+// one: each is handled as if it had arrived alone, in order. Never nested, and
+// never holding Hello.
+type BackendBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*BackendMessage      `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *BackendBatch) Reset() {
+	*x = BackendBatch{}
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackendBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackendBatch) ProtoMessage() {}
+
+func (x *BackendBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackendBatch.ProtoReflect.Descriptor instead.
+func (*BackendBatch) Descriptor() ([]byte, []int) {
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BackendBatch) GetMessages() []*BackendMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+// First message on a stream: what this backend handles.
+type Hello struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name for logs and metrics, e.g. "chat-backend-7f9c".
+	Name       string               `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Namespaces []*NamespaceHandlers `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	// The backend handles `SidecarMessage.batch`: the sidecar may then send the
+	// messages it queued while a write to this backend was in flight as one.
+	AcceptsBatches bool `protobuf:"varint,3,opt,name=accepts_batches,json=acceptsBatches,proto3" json:"accepts_batches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[5]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +688,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[5]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +701,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{5}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Hello) GetName() string {
@@ -651,6 +718,13 @@ func (x *Hello) GetNamespaces() []*NamespaceHandlers {
 	return nil
 }
 
+func (x *Hello) GetAcceptsBatches() bool {
+	if x != nil {
+		return x.AcceptsBatches
+	}
+	return false
+}
+
 type NamespaceHandlers struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// e.g. "/" or "/chat".
@@ -665,7 +739,7 @@ type NamespaceHandlers struct {
 
 func (x *NamespaceHandlers) Reset() {
 	*x = NamespaceHandlers{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[6]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +751,7 @@ func (x *NamespaceHandlers) String() string {
 func (*NamespaceHandlers) ProtoMessage() {}
 
 func (x *NamespaceHandlers) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[6]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +764,7 @@ func (x *NamespaceHandlers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamespaceHandlers.ProtoReflect.Descriptor instead.
 func (*NamespaceHandlers) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{6}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NamespaceHandlers) GetNamespace() string {
@@ -729,7 +803,7 @@ type ConnectDecision struct {
 
 func (x *ConnectDecision) Reset() {
 	*x = ConnectDecision{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[7]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +815,7 @@ func (x *ConnectDecision) String() string {
 func (*ConnectDecision) ProtoMessage() {}
 
 func (x *ConnectDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[7]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +828,7 @@ func (x *ConnectDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectDecision.ProtoReflect.Descriptor instead.
 func (*ConnectDecision) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{7}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ConnectDecision) GetSid() string {
@@ -823,7 +897,7 @@ type Emit struct {
 
 func (x *Emit) Reset() {
 	*x = Emit{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[8]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +909,7 @@ func (x *Emit) String() string {
 func (*Emit) ProtoMessage() {}
 
 func (x *Emit) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[8]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +922,7 @@ func (x *Emit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Emit.ProtoReflect.Descriptor instead.
 func (*Emit) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{8}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Emit) GetRequestId() uint64 {
@@ -920,7 +994,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[9]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1006,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[9]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1019,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{9}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Ack) GetSid() string {
@@ -989,7 +1063,7 @@ type JoinRooms struct {
 
 func (x *JoinRooms) Reset() {
 	*x = JoinRooms{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[10]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1075,7 @@ func (x *JoinRooms) String() string {
 func (*JoinRooms) ProtoMessage() {}
 
 func (x *JoinRooms) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[10]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1088,7 @@ func (x *JoinRooms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRooms.ProtoReflect.Descriptor instead.
 func (*JoinRooms) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{10}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JoinRooms) GetRequestId() uint64 {
@@ -1058,7 +1132,7 @@ type LeaveRooms struct {
 
 func (x *LeaveRooms) Reset() {
 	*x = LeaveRooms{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[11]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1144,7 @@ func (x *LeaveRooms) String() string {
 func (*LeaveRooms) ProtoMessage() {}
 
 func (x *LeaveRooms) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[11]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1157,7 @@ func (x *LeaveRooms) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRooms.ProtoReflect.Descriptor instead.
 func (*LeaveRooms) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{11}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LeaveRooms) GetRequestId() uint64 {
@@ -1129,7 +1203,7 @@ type Disconnect struct {
 
 func (x *Disconnect) Reset() {
 	*x = Disconnect{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[12]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1215,7 @@ func (x *Disconnect) String() string {
 func (*Disconnect) ProtoMessage() {}
 
 func (x *Disconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[12]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1228,7 @@ func (x *Disconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnect.ProtoReflect.Descriptor instead.
 func (*Disconnect) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{12}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Disconnect) GetRequestId() uint64 {
@@ -1197,7 +1271,7 @@ type CloseRoom struct {
 
 func (x *CloseRoom) Reset() {
 	*x = CloseRoom{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[13]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1283,7 @@ func (x *CloseRoom) String() string {
 func (*CloseRoom) ProtoMessage() {}
 
 func (x *CloseRoom) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[13]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1296,7 @@ func (x *CloseRoom) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRoom.ProtoReflect.Descriptor instead.
 func (*CloseRoom) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{13}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CloseRoom) GetRequestId() uint64 {
@@ -1260,7 +1334,7 @@ type SetSession struct {
 
 func (x *SetSession) Reset() {
 	*x = SetSession{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[14]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1346,7 @@ func (x *SetSession) String() string {
 func (*SetSession) ProtoMessage() {}
 
 func (x *SetSession) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[14]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1359,7 @@ func (x *SetSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSession.ProtoReflect.Descriptor instead.
 func (*SetSession) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{14}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetSession) GetRequestId() uint64 {
@@ -1329,7 +1403,7 @@ type GetSocket struct {
 
 func (x *GetSocket) Reset() {
 	*x = GetSocket{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[15]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1415,7 @@ func (x *GetSocket) String() string {
 func (*GetSocket) ProtoMessage() {}
 
 func (x *GetSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[15]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1428,7 @@ func (x *GetSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSocket.ProtoReflect.Descriptor instead.
 func (*GetSocket) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{15}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSocket) GetRequestId() uint64 {
@@ -1389,6 +1463,7 @@ type SidecarMessage struct {
 	//	*SidecarMessage_Disconnected
 	//	*SidecarMessage_CommandResult
 	//	*SidecarMessage_Adopted
+	//	*SidecarMessage_Batch
 	Kind          isSidecarMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1396,7 +1471,7 @@ type SidecarMessage struct {
 
 func (x *SidecarMessage) Reset() {
 	*x = SidecarMessage{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[16]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1483,7 @@ func (x *SidecarMessage) String() string {
 func (*SidecarMessage) ProtoMessage() {}
 
 func (x *SidecarMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[16]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1496,7 @@ func (x *SidecarMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SidecarMessage.ProtoReflect.Descriptor instead.
 func (*SidecarMessage) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{16}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SidecarMessage) GetKind() isSidecarMessage_Kind {
@@ -1494,6 +1569,15 @@ func (x *SidecarMessage) GetAdopted() *Adopted {
 	return nil
 }
 
+func (x *SidecarMessage) GetBatch() *SidecarBatch {
+	if x != nil {
+		if x, ok := x.Kind.(*SidecarMessage_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isSidecarMessage_Kind interface {
 	isSidecarMessage_Kind()
 }
@@ -1526,6 +1610,11 @@ type SidecarMessage_Adopted struct {
 	Adopted *Adopted `protobuf:"bytes,7,opt,name=adopted,proto3,oneof"`
 }
 
+type SidecarMessage_Batch struct {
+	// Several messages, only to a backend whose Hello said `accepts_batches`.
+	Batch *SidecarBatch `protobuf:"bytes,8,opt,name=batch,proto3,oneof"`
+}
+
 func (*SidecarMessage_Welcome) isSidecarMessage_Kind() {}
 
 func (*SidecarMessage_Connect) isSidecarMessage_Kind() {}
@@ -1540,6 +1629,55 @@ func (*SidecarMessage_CommandResult) isSidecarMessage_Kind() {}
 
 func (*SidecarMessage_Adopted) isSidecarMessage_Kind() {}
 
+func (*SidecarMessage_Batch) isSidecarMessage_Kind() {}
+
+// Messages the sidecar queued for a backend while its previous write was in
+// flight, sent as one: each stands for itself, in order. Never nested, and
+// never holding Welcome.
+type SidecarBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*SidecarMessage      `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SidecarBatch) Reset() {
+	*x = SidecarBatch{}
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SidecarBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SidecarBatch) ProtoMessage() {}
+
+func (x *SidecarBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SidecarBatch.ProtoReflect.Descriptor instead.
+func (*SidecarBatch) Descriptor() ([]byte, []int) {
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SidecarBatch) GetMessages() []*SidecarMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // First message on a stream, after a valid Hello.
 type Welcome struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1549,13 +1687,16 @@ type Welcome struct {
 	AlwaysConnect bool `protobuf:"varint,2,opt,name=always_connect,json=alwaysConnect,proto3" json:"always_connect,omitempty"`
 	// How long the sidecar waits for a ConnectDecision before rejecting.
 	ConnectDecisionTimeoutMs uint32 `protobuf:"varint,3,opt,name=connect_decision_timeout_ms,json=connectDecisionTimeoutMs,proto3" json:"connect_decision_timeout_ms,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// The sidecar handles `BackendMessage.batch`; a backend sends batches only
+	// when this is set (an older sidecar does not set it).
+	AcceptsBatches bool `protobuf:"varint,4,opt,name=accepts_batches,json=acceptsBatches,proto3" json:"accepts_batches,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[17]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1708,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[17]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1721,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{17}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Welcome) GetSidecarVersion() string {
@@ -1602,6 +1743,13 @@ func (x *Welcome) GetConnectDecisionTimeoutMs() uint32 {
 		return x.ConnectDecisionTimeoutMs
 	}
 	return 0
+}
+
+func (x *Welcome) GetAcceptsBatches() bool {
+	if x != nil {
+		return x.AcceptsBatches
+	}
+	return false
 }
 
 // A client connects to a namespace.
@@ -1631,7 +1779,7 @@ type Connect struct {
 
 func (x *Connect) Reset() {
 	*x = Connect{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[18]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1791,7 @@ func (x *Connect) String() string {
 func (*Connect) ProtoMessage() {}
 
 func (x *Connect) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[18]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1804,7 @@ func (x *Connect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Connect.ProtoReflect.Descriptor instead.
 func (*Connect) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{18}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Connect) GetSid() string {
@@ -1729,7 +1877,7 @@ type Adopted struct {
 
 func (x *Adopted) Reset() {
 	*x = Adopted{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1889,7 @@ func (x *Adopted) String() string {
 func (*Adopted) ProtoMessage() {}
 
 func (x *Adopted) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[19]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1902,7 @@ func (x *Adopted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Adopted.ProtoReflect.Descriptor instead.
 func (*Adopted) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{19}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Adopted) GetSid() string {
@@ -1819,7 +1967,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +1979,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[20]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +1992,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{20}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Event) GetSid() string {
@@ -1901,7 +2049,7 @@ type ClientAck struct {
 
 func (x *ClientAck) Reset() {
 	*x = ClientAck{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2061,7 @@ func (x *ClientAck) String() string {
 func (*ClientAck) ProtoMessage() {}
 
 func (x *ClientAck) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[21]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2074,7 @@ func (x *ClientAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientAck.ProtoReflect.Descriptor instead.
 func (*ClientAck) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{21}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClientAck) GetRequestId() uint64 {
@@ -1966,7 +2114,7 @@ type Disconnected struct {
 
 func (x *Disconnected) Reset() {
 	*x = Disconnected{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2126,7 @@ func (x *Disconnected) String() string {
 func (*Disconnected) ProtoMessage() {}
 
 func (x *Disconnected) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[22]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2139,7 @@ func (x *Disconnected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnected.ProtoReflect.Descriptor instead.
 func (*Disconnected) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{22}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Disconnected) GetSid() string {
@@ -2036,7 +2184,7 @@ type SocketInfo struct {
 
 func (x *SocketInfo) Reset() {
 	*x = SocketInfo{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2196,7 @@ func (x *SocketInfo) String() string {
 func (*SocketInfo) ProtoMessage() {}
 
 func (x *SocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[23]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2209,7 @@ func (x *SocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketInfo.ProtoReflect.Descriptor instead.
 func (*SocketInfo) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{23}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SocketInfo) GetSid() string {
@@ -2118,7 +2266,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2130,7 +2278,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[24]
+	mi := &file_socketio_sidecar_v1_sidecar_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2143,7 +2291,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{24}
+	return file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CommandResult) GetRequestId() uint64 {
@@ -2212,7 +2360,7 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\x04sids\x18\x02 \x03(\tR\x04sids\x12!\n" +
 	"\fexcept_rooms\x18\x03 \x03(\fR\vexceptRooms\x12\x1f\n" +
 	"\vexcept_sids\x18\x04 \x03(\tR\n" +
-	"exceptSids\"\x8c\x05\n" +
+	"exceptSids\"\xc7\x05\n" +
 	"\x0eBackendMessage\x122\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1a.socketio.sidecar.v1.HelloH\x00R\x05hello\x12Q\n" +
 	"\x10connect_decision\x18\x02 \x01(\v2$.socketio.sidecar.v1.ConnectDecisionH\x00R\x0fconnectDecision\x12/\n" +
@@ -2231,13 +2379,17 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"setSession\x12?\n" +
 	"\n" +
 	"get_socket\x18\n" +
-	" \x01(\v2\x1e.socketio.sidecar.v1.GetSocketH\x00R\tgetSocketB\x06\n" +
-	"\x04kind\"c\n" +
+	" \x01(\v2\x1e.socketio.sidecar.v1.GetSocketH\x00R\tgetSocket\x129\n" +
+	"\x05batch\x18\v \x01(\v2!.socketio.sidecar.v1.BackendBatchH\x00R\x05batchB\x06\n" +
+	"\x04kind\"O\n" +
+	"\fBackendBatch\x12?\n" +
+	"\bmessages\x18\x01 \x03(\v2#.socketio.sidecar.v1.BackendMessageR\bmessages\"\x8c\x01\n" +
 	"\x05Hello\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
 	"\n" +
 	"namespaces\x18\x02 \x03(\v2&.socketio.sidecar.v1.NamespaceHandlersR\n" +
-	"namespaces\"I\n" +
+	"namespaces\x12'\n" +
+	"\x0faccepts_batches\x18\x03 \x01(\bR\x0eacceptsBatches\"I\n" +
 	"\x11NamespaceHandlers\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
 	"\x06events\x18\x02 \x03(\fR\x06events\"\xc9\x01\n" +
@@ -2300,7 +2452,7 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x1c\n" +
-	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\xd1\x03\n" +
+	"\tnamespace\x18\x03 \x01(\tR\tnamespace\"\x8c\x04\n" +
 	"\x0eSidecarMessage\x128\n" +
 	"\awelcome\x18\x01 \x01(\v2\x1c.socketio.sidecar.v1.WelcomeH\x00R\awelcome\x128\n" +
 	"\aconnect\x18\x02 \x01(\v2\x1c.socketio.sidecar.v1.ConnectH\x00R\aconnect\x122\n" +
@@ -2309,12 +2461,16 @@ const file_socketio_sidecar_v1_sidecar_proto_rawDesc = "" +
 	"client_ack\x18\x04 \x01(\v2\x1e.socketio.sidecar.v1.ClientAckH\x00R\tclientAck\x12G\n" +
 	"\fdisconnected\x18\x05 \x01(\v2!.socketio.sidecar.v1.DisconnectedH\x00R\fdisconnected\x12K\n" +
 	"\x0ecommand_result\x18\x06 \x01(\v2\".socketio.sidecar.v1.CommandResultH\x00R\rcommandResult\x128\n" +
-	"\aadopted\x18\a \x01(\v2\x1c.socketio.sidecar.v1.AdoptedH\x00R\aadoptedB\x06\n" +
-	"\x04kind\"\x98\x01\n" +
+	"\aadopted\x18\a \x01(\v2\x1c.socketio.sidecar.v1.AdoptedH\x00R\aadopted\x129\n" +
+	"\x05batch\x18\b \x01(\v2!.socketio.sidecar.v1.SidecarBatchH\x00R\x05batchB\x06\n" +
+	"\x04kind\"O\n" +
+	"\fSidecarBatch\x12?\n" +
+	"\bmessages\x18\x01 \x03(\v2#.socketio.sidecar.v1.SidecarMessageR\bmessages\"\xc1\x01\n" +
 	"\aWelcome\x12'\n" +
 	"\x0fsidecar_version\x18\x01 \x01(\tR\x0esidecarVersion\x12%\n" +
 	"\x0ealways_connect\x18\x02 \x01(\bR\ralwaysConnect\x12=\n" +
-	"\x1bconnect_decision_timeout_ms\x18\x03 \x01(\rR\x18connectDecisionTimeoutMs\"\xf4\x01\n" +
+	"\x1bconnect_decision_timeout_ms\x18\x03 \x01(\rR\x18connectDecisionTimeoutMs\x12'\n" +
+	"\x0faccepts_batches\x18\x04 \x01(\bR\x0eacceptsBatches\"\xf4\x01\n" +
 	"\aConnect\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1b\n" +
@@ -2389,7 +2545,7 @@ func file_socketio_sidecar_v1_sidecar_proto_rawDescGZIP() []byte {
 }
 
 var file_socketio_sidecar_v1_sidecar_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_socketio_sidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_socketio_sidecar_v1_sidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_socketio_sidecar_v1_sidecar_proto_goTypes = []any{
 	(Code)(0),                 // 0: socketio.sidecar.v1.Code
 	(*Payload)(nil),           // 1: socketio.sidecar.v1.Payload
@@ -2397,68 +2553,74 @@ var file_socketio_sidecar_v1_sidecar_proto_goTypes = []any{
 	(*Handshake)(nil),         // 3: socketio.sidecar.v1.Handshake
 	(*Target)(nil),            // 4: socketio.sidecar.v1.Target
 	(*BackendMessage)(nil),    // 5: socketio.sidecar.v1.BackendMessage
-	(*Hello)(nil),             // 6: socketio.sidecar.v1.Hello
-	(*NamespaceHandlers)(nil), // 7: socketio.sidecar.v1.NamespaceHandlers
-	(*ConnectDecision)(nil),   // 8: socketio.sidecar.v1.ConnectDecision
-	(*Emit)(nil),              // 9: socketio.sidecar.v1.Emit
-	(*Ack)(nil),               // 10: socketio.sidecar.v1.Ack
-	(*JoinRooms)(nil),         // 11: socketio.sidecar.v1.JoinRooms
-	(*LeaveRooms)(nil),        // 12: socketio.sidecar.v1.LeaveRooms
-	(*Disconnect)(nil),        // 13: socketio.sidecar.v1.Disconnect
-	(*CloseRoom)(nil),         // 14: socketio.sidecar.v1.CloseRoom
-	(*SetSession)(nil),        // 15: socketio.sidecar.v1.SetSession
-	(*GetSocket)(nil),         // 16: socketio.sidecar.v1.GetSocket
-	(*SidecarMessage)(nil),    // 17: socketio.sidecar.v1.SidecarMessage
-	(*Welcome)(nil),           // 18: socketio.sidecar.v1.Welcome
-	(*Connect)(nil),           // 19: socketio.sidecar.v1.Connect
-	(*Adopted)(nil),           // 20: socketio.sidecar.v1.Adopted
-	(*Event)(nil),             // 21: socketio.sidecar.v1.Event
-	(*ClientAck)(nil),         // 22: socketio.sidecar.v1.ClientAck
-	(*Disconnected)(nil),      // 23: socketio.sidecar.v1.Disconnected
-	(*SocketInfo)(nil),        // 24: socketio.sidecar.v1.SocketInfo
-	(*CommandResult)(nil),     // 25: socketio.sidecar.v1.CommandResult
+	(*BackendBatch)(nil),      // 6: socketio.sidecar.v1.BackendBatch
+	(*Hello)(nil),             // 7: socketio.sidecar.v1.Hello
+	(*NamespaceHandlers)(nil), // 8: socketio.sidecar.v1.NamespaceHandlers
+	(*ConnectDecision)(nil),   // 9: socketio.sidecar.v1.ConnectDecision
+	(*Emit)(nil),              // 10: socketio.sidecar.v1.Emit
+	(*Ack)(nil),               // 11: socketio.sidecar.v1.Ack
+	(*JoinRooms)(nil),         // 12: socketio.sidecar.v1.JoinRooms
+	(*LeaveRooms)(nil),        // 13: socketio.sidecar.v1.LeaveRooms
+	(*Disconnect)(nil),        // 14: socketio.sidecar.v1.Disconnect
+	(*CloseRoom)(nil),         // 15: socketio.sidecar.v1.CloseRoom
+	(*SetSession)(nil),        // 16: socketio.sidecar.v1.SetSession
+	(*GetSocket)(nil),         // 17: socketio.sidecar.v1.GetSocket
+	(*SidecarMessage)(nil),    // 18: socketio.sidecar.v1.SidecarMessage
+	(*SidecarBatch)(nil),      // 19: socketio.sidecar.v1.SidecarBatch
+	(*Welcome)(nil),           // 20: socketio.sidecar.v1.Welcome
+	(*Connect)(nil),           // 21: socketio.sidecar.v1.Connect
+	(*Adopted)(nil),           // 22: socketio.sidecar.v1.Adopted
+	(*Event)(nil),             // 23: socketio.sidecar.v1.Event
+	(*ClientAck)(nil),         // 24: socketio.sidecar.v1.ClientAck
+	(*Disconnected)(nil),      // 25: socketio.sidecar.v1.Disconnected
+	(*SocketInfo)(nil),        // 26: socketio.sidecar.v1.SocketInfo
+	(*CommandResult)(nil),     // 27: socketio.sidecar.v1.CommandResult
 }
 var file_socketio_sidecar_v1_sidecar_proto_depIdxs = []int32{
 	2,  // 0: socketio.sidecar.v1.Handshake.headers:type_name -> socketio.sidecar.v1.KeyValue
 	2,  // 1: socketio.sidecar.v1.Handshake.query:type_name -> socketio.sidecar.v1.KeyValue
-	6,  // 2: socketio.sidecar.v1.BackendMessage.hello:type_name -> socketio.sidecar.v1.Hello
-	8,  // 3: socketio.sidecar.v1.BackendMessage.connect_decision:type_name -> socketio.sidecar.v1.ConnectDecision
-	9,  // 4: socketio.sidecar.v1.BackendMessage.emit:type_name -> socketio.sidecar.v1.Emit
-	10, // 5: socketio.sidecar.v1.BackendMessage.ack:type_name -> socketio.sidecar.v1.Ack
-	11, // 6: socketio.sidecar.v1.BackendMessage.join_rooms:type_name -> socketio.sidecar.v1.JoinRooms
-	12, // 7: socketio.sidecar.v1.BackendMessage.leave_rooms:type_name -> socketio.sidecar.v1.LeaveRooms
-	13, // 8: socketio.sidecar.v1.BackendMessage.disconnect:type_name -> socketio.sidecar.v1.Disconnect
-	14, // 9: socketio.sidecar.v1.BackendMessage.close_room:type_name -> socketio.sidecar.v1.CloseRoom
-	15, // 10: socketio.sidecar.v1.BackendMessage.set_session:type_name -> socketio.sidecar.v1.SetSession
-	16, // 11: socketio.sidecar.v1.BackendMessage.get_socket:type_name -> socketio.sidecar.v1.GetSocket
-	7,  // 12: socketio.sidecar.v1.Hello.namespaces:type_name -> socketio.sidecar.v1.NamespaceHandlers
-	1,  // 13: socketio.sidecar.v1.Emit.args:type_name -> socketio.sidecar.v1.Payload
-	4,  // 14: socketio.sidecar.v1.Emit.target:type_name -> socketio.sidecar.v1.Target
-	1,  // 15: socketio.sidecar.v1.Ack.args:type_name -> socketio.sidecar.v1.Payload
-	4,  // 16: socketio.sidecar.v1.JoinRooms.target:type_name -> socketio.sidecar.v1.Target
-	4,  // 17: socketio.sidecar.v1.LeaveRooms.target:type_name -> socketio.sidecar.v1.Target
-	4,  // 18: socketio.sidecar.v1.Disconnect.target:type_name -> socketio.sidecar.v1.Target
-	18, // 19: socketio.sidecar.v1.SidecarMessage.welcome:type_name -> socketio.sidecar.v1.Welcome
-	19, // 20: socketio.sidecar.v1.SidecarMessage.connect:type_name -> socketio.sidecar.v1.Connect
-	21, // 21: socketio.sidecar.v1.SidecarMessage.event:type_name -> socketio.sidecar.v1.Event
-	22, // 22: socketio.sidecar.v1.SidecarMessage.client_ack:type_name -> socketio.sidecar.v1.ClientAck
-	23, // 23: socketio.sidecar.v1.SidecarMessage.disconnected:type_name -> socketio.sidecar.v1.Disconnected
-	25, // 24: socketio.sidecar.v1.SidecarMessage.command_result:type_name -> socketio.sidecar.v1.CommandResult
-	20, // 25: socketio.sidecar.v1.SidecarMessage.adopted:type_name -> socketio.sidecar.v1.Adopted
-	3,  // 26: socketio.sidecar.v1.Connect.handshake:type_name -> socketio.sidecar.v1.Handshake
-	3,  // 27: socketio.sidecar.v1.Adopted.handshake:type_name -> socketio.sidecar.v1.Handshake
-	1,  // 28: socketio.sidecar.v1.Event.args:type_name -> socketio.sidecar.v1.Payload
-	1,  // 29: socketio.sidecar.v1.ClientAck.args:type_name -> socketio.sidecar.v1.Payload
-	3,  // 30: socketio.sidecar.v1.SocketInfo.handshake:type_name -> socketio.sidecar.v1.Handshake
-	0,  // 31: socketio.sidecar.v1.CommandResult.code:type_name -> socketio.sidecar.v1.Code
-	24, // 32: socketio.sidecar.v1.CommandResult.socket:type_name -> socketio.sidecar.v1.SocketInfo
-	5,  // 33: socketio.sidecar.v1.Backend.Attach:input_type -> socketio.sidecar.v1.BackendMessage
-	17, // 34: socketio.sidecar.v1.Backend.Attach:output_type -> socketio.sidecar.v1.SidecarMessage
-	34, // [34:35] is the sub-list for method output_type
-	33, // [33:34] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	7,  // 2: socketio.sidecar.v1.BackendMessage.hello:type_name -> socketio.sidecar.v1.Hello
+	9,  // 3: socketio.sidecar.v1.BackendMessage.connect_decision:type_name -> socketio.sidecar.v1.ConnectDecision
+	10, // 4: socketio.sidecar.v1.BackendMessage.emit:type_name -> socketio.sidecar.v1.Emit
+	11, // 5: socketio.sidecar.v1.BackendMessage.ack:type_name -> socketio.sidecar.v1.Ack
+	12, // 6: socketio.sidecar.v1.BackendMessage.join_rooms:type_name -> socketio.sidecar.v1.JoinRooms
+	13, // 7: socketio.sidecar.v1.BackendMessage.leave_rooms:type_name -> socketio.sidecar.v1.LeaveRooms
+	14, // 8: socketio.sidecar.v1.BackendMessage.disconnect:type_name -> socketio.sidecar.v1.Disconnect
+	15, // 9: socketio.sidecar.v1.BackendMessage.close_room:type_name -> socketio.sidecar.v1.CloseRoom
+	16, // 10: socketio.sidecar.v1.BackendMessage.set_session:type_name -> socketio.sidecar.v1.SetSession
+	17, // 11: socketio.sidecar.v1.BackendMessage.get_socket:type_name -> socketio.sidecar.v1.GetSocket
+	6,  // 12: socketio.sidecar.v1.BackendMessage.batch:type_name -> socketio.sidecar.v1.BackendBatch
+	5,  // 13: socketio.sidecar.v1.BackendBatch.messages:type_name -> socketio.sidecar.v1.BackendMessage
+	8,  // 14: socketio.sidecar.v1.Hello.namespaces:type_name -> socketio.sidecar.v1.NamespaceHandlers
+	1,  // 15: socketio.sidecar.v1.Emit.args:type_name -> socketio.sidecar.v1.Payload
+	4,  // 16: socketio.sidecar.v1.Emit.target:type_name -> socketio.sidecar.v1.Target
+	1,  // 17: socketio.sidecar.v1.Ack.args:type_name -> socketio.sidecar.v1.Payload
+	4,  // 18: socketio.sidecar.v1.JoinRooms.target:type_name -> socketio.sidecar.v1.Target
+	4,  // 19: socketio.sidecar.v1.LeaveRooms.target:type_name -> socketio.sidecar.v1.Target
+	4,  // 20: socketio.sidecar.v1.Disconnect.target:type_name -> socketio.sidecar.v1.Target
+	20, // 21: socketio.sidecar.v1.SidecarMessage.welcome:type_name -> socketio.sidecar.v1.Welcome
+	21, // 22: socketio.sidecar.v1.SidecarMessage.connect:type_name -> socketio.sidecar.v1.Connect
+	23, // 23: socketio.sidecar.v1.SidecarMessage.event:type_name -> socketio.sidecar.v1.Event
+	24, // 24: socketio.sidecar.v1.SidecarMessage.client_ack:type_name -> socketio.sidecar.v1.ClientAck
+	25, // 25: socketio.sidecar.v1.SidecarMessage.disconnected:type_name -> socketio.sidecar.v1.Disconnected
+	27, // 26: socketio.sidecar.v1.SidecarMessage.command_result:type_name -> socketio.sidecar.v1.CommandResult
+	22, // 27: socketio.sidecar.v1.SidecarMessage.adopted:type_name -> socketio.sidecar.v1.Adopted
+	19, // 28: socketio.sidecar.v1.SidecarMessage.batch:type_name -> socketio.sidecar.v1.SidecarBatch
+	18, // 29: socketio.sidecar.v1.SidecarBatch.messages:type_name -> socketio.sidecar.v1.SidecarMessage
+	3,  // 30: socketio.sidecar.v1.Connect.handshake:type_name -> socketio.sidecar.v1.Handshake
+	3,  // 31: socketio.sidecar.v1.Adopted.handshake:type_name -> socketio.sidecar.v1.Handshake
+	1,  // 32: socketio.sidecar.v1.Event.args:type_name -> socketio.sidecar.v1.Payload
+	1,  // 33: socketio.sidecar.v1.ClientAck.args:type_name -> socketio.sidecar.v1.Payload
+	3,  // 34: socketio.sidecar.v1.SocketInfo.handshake:type_name -> socketio.sidecar.v1.Handshake
+	0,  // 35: socketio.sidecar.v1.CommandResult.code:type_name -> socketio.sidecar.v1.Code
+	26, // 36: socketio.sidecar.v1.CommandResult.socket:type_name -> socketio.sidecar.v1.SocketInfo
+	5,  // 37: socketio.sidecar.v1.Backend.Attach:input_type -> socketio.sidecar.v1.BackendMessage
+	18, // 38: socketio.sidecar.v1.Backend.Attach:output_type -> socketio.sidecar.v1.SidecarMessage
+	38, // [38:39] is the sub-list for method output_type
+	37, // [37:38] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_socketio_sidecar_v1_sidecar_proto_init() }
@@ -2477,8 +2639,9 @@ func file_socketio_sidecar_v1_sidecar_proto_init() {
 		(*BackendMessage_CloseRoom)(nil),
 		(*BackendMessage_SetSession)(nil),
 		(*BackendMessage_GetSocket)(nil),
+		(*BackendMessage_Batch)(nil),
 	}
-	file_socketio_sidecar_v1_sidecar_proto_msgTypes[16].OneofWrappers = []any{
+	file_socketio_sidecar_v1_sidecar_proto_msgTypes[17].OneofWrappers = []any{
 		(*SidecarMessage_Welcome)(nil),
 		(*SidecarMessage_Connect)(nil),
 		(*SidecarMessage_Event)(nil),
@@ -2486,15 +2649,16 @@ func file_socketio_sidecar_v1_sidecar_proto_init() {
 		(*SidecarMessage_Disconnected)(nil),
 		(*SidecarMessage_CommandResult)(nil),
 		(*SidecarMessage_Adopted)(nil),
+		(*SidecarMessage_Batch)(nil),
 	}
-	file_socketio_sidecar_v1_sidecar_proto_msgTypes[20].OneofWrappers = []any{}
+	file_socketio_sidecar_v1_sidecar_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_socketio_sidecar_v1_sidecar_proto_rawDesc), len(file_socketio_sidecar_v1_sidecar_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/internal/memstream"
 	"github.com/socketio-sidecar/socketio-sidecar/sdk/go/sidecarpb"
 )
@@ -27,6 +29,16 @@ type attachment struct {
 
 	sendMu sync.Mutex
 
+	// With batches (the sidecar accepts them), a goroutine that finds another's Send in flight
+	// queues its message, and the sending one sends the queue next as one BackendBatch.
+	batches     bool
+	queueMu     sync.Mutex
+	drained     *sync.Cond // the queue shrank or the sending goroutine stopped
+	sending     bool
+	sendErr     error
+	queued      []queuedMessage
+	queuedBytes int
+
 	mu       sync.Mutex
 	closed   bool
 	closeErr error
@@ -36,6 +48,11 @@ type attachment struct {
 	inflight tracker
 	// Number of the last message read; only the read loop touches it.
 	seq uint64
+}
+
+type queuedMessage struct {
+	message *sidecarpb.BackendMessage
+	size    int
 }
 
 // pendingRequest is a command waiting for its CommandResult (and, for emits with acks, for the
@@ -62,6 +79,10 @@ func newAttachment(ctx context.Context, server *Server, stream Stream, welcome *
 		pending: make(map[uint64]*pendingRequest),
 	}
 	a.notifier, _ = stream.(memstream.Notifier)
+	// A stream told when each message was processed wants the commands before the notice; a
+	// queued command could follow it.
+	a.batches = welcome.GetAcceptsBatches() && a.notifier == nil
+	a.drained = sync.NewCond(&a.queueMu)
 	return a
 }
 
@@ -71,10 +92,86 @@ func (a *attachment) isClosed() bool {
 	return a.closed
 }
 
+const (
+	// A batch stays far below the sidecar's 4 MiB receive limit; a larger message goes alone.
+	maxBatchBytes = 1 << 20
+	// Past this much queued, senders wait for the stream (a sidecar that stopped reading).
+	maxQueuedBytes = 8 * maxBatchBytes
+)
+
+// send sends a command. With batches, nil means sent or queued behind a Send in flight: a queued
+// message the stream then fails to carry is lost as one sent into a breaking stream would be.
 func (a *attachment) send(message *sidecarpb.BackendMessage) error {
 	if a.isClosed() {
 		return ErrNotAttached
 	}
+	if !a.batches {
+		return a.sendNow(message)
+	}
+	a.queueMu.Lock()
+	for a.sending && a.sendErr == nil && a.queuedBytes >= maxQueuedBytes {
+		a.drained.Wait()
+	}
+	if a.sendErr != nil {
+		a.queueMu.Unlock()
+		return a.sendErr
+	}
+	if a.sending {
+		size := proto.Size(message)
+		a.queued = append(a.queued, queuedMessage{message, size})
+		a.queuedBytes += size
+		a.queueMu.Unlock()
+		return nil
+	}
+	// This goroutine sends its own message, then whatever others queued meanwhile; nothing waits
+	// to fill a batch.
+	a.sending = true
+	a.queueMu.Unlock()
+	first := a.sendNow(message)
+	err := first
+	a.queueMu.Lock()
+	for err == nil && len(a.queued) > 0 {
+		next := a.takeQueued()
+		a.drained.Broadcast()
+		a.queueMu.Unlock()
+		err = a.sendNow(next)
+		a.queueMu.Lock()
+	}
+	if err != nil {
+		a.sendErr = err
+		a.queued = nil
+		a.queuedBytes = 0
+	}
+	a.sending = false
+	a.drained.Broadcast()
+	a.queueMu.Unlock()
+	return first
+}
+
+// takeQueued removes the queued messages, up to a batch's bound, as one message; under queueMu.
+func (a *attachment) takeQueued() *sidecarpb.BackendMessage {
+	// As many queued messages as fit in a batch; one alone is sent as it is.
+	taken, bytes := 1, a.queued[0].size
+	for taken < len(a.queued) && bytes+a.queued[taken].size <= maxBatchBytes {
+		bytes += a.queued[taken].size
+		taken++
+	}
+	next := a.queued[0].message
+	if taken > 1 {
+		batch := &sidecarpb.BackendBatch{Messages: make([]*sidecarpb.BackendMessage, taken)}
+		for i := range taken {
+			batch.Messages[i] = a.queued[i].message
+		}
+		next = &sidecarpb.BackendMessage{Kind: &sidecarpb.BackendMessage_Batch{Batch: batch}}
+	}
+	rest := copy(a.queued, a.queued[taken:])
+	clear(a.queued[rest:])
+	a.queued = a.queued[:rest]
+	a.queuedBytes -= bytes
+	return next
+}
+
+func (a *attachment) sendNow(message *sidecarpb.BackendMessage) error {
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
 	if err := a.stream.Send(message); err != nil {
@@ -140,6 +237,13 @@ func (a *attachment) readLoop() error {
 			return err
 		}
 		if a.isClosed() {
+			continue
+		}
+		if batch := message.GetBatch(); batch != nil {
+			for _, each := range batch.GetMessages() {
+				a.seq++
+				a.dispatch(each, a.seq)
+			}
 			continue
 		}
 		a.seq++

@@ -287,7 +287,7 @@ func (s *Server) Register(ns string, object any) error {
 func (s *Server) hello() *sidecarpb.BackendMessage {
 	s.handlersMu.RLock()
 	defer s.handlersMu.RUnlock()
-	hello := &sidecarpb.Hello{Name: s.cfg.name}
+	hello := &sidecarpb.Hello{Name: s.cfg.name, AcceptsBatches: true}
 	names := make([]string, 0, len(s.namespaces))
 	for ns := range s.namespaces {
 		names = append(names, ns)

@@ -120,7 +120,7 @@ func TestHelloDeclaresNamespacesAndEvents(t *testing.T) {
 	server.OnConnect("/connect-only", func(ctx context.Context, s *Socket, auth json.RawMessage) error { return nil })
 	got := server.hello().GetHello()
 	want := &sidecarpb.Hello{}
-	if err := prototext.Unmarshal([]byte(`name: "unit"
+	if err := prototext.Unmarshal([]byte(`name: "unit" accepts_batches: true
 		namespaces { namespace: "/" events: "a" events: "b" }
 		namespaces { namespace: "/any" }
 		namespaces { namespace: "/connect-only" }`), want); err != nil {
