@@ -78,6 +78,13 @@ std::string RenderMetrics(runtime::Shards& shards, cluster::Router& router, bool
   out.Family("namespace_connects_total", "counter", "Namespace connections, by outcome.");
   out.Sample("namespace_connects_total", sum(&M::connects_accepted), R"(result="accepted")");
   out.Sample("namespace_connects_total", sum(&M::connects_rejected), R"(result="rejected")");
+  out.Family("recoveries_total", "counter",
+             "Reconnections with connection state recovery: sockets restored, and those that got "
+             "a fresh socket (outside the window, or an event they missed left the log).");
+  out.Sample("recoveries_total", sum(&M::recoveries), R"(result="recovered")");
+  out.Sample("recoveries_total", sum(&M::recoveries_refused), R"(result="fresh")");
+  out.Family("recovery_replayed_total", "counter", "Missed events replayed to restored sockets.");
+  out.Sample("recovery_replayed_total", sum(&M::events_replayed));
   out.Family("disconnects_total", "counter", "Connected sockets that left a namespace.");
   out.Sample("disconnects_total", sum(&M::disconnects));
   out.Family("events_total", "counter",

@@ -45,6 +45,10 @@ struct alignas(64) ShardMetrics {
   Counter events_redelivered;    // events delivered again after their backend went away unacked
   Counter backend_abandoned;     // sockets refused or disconnected: no backend in time, or full
   Counter backend_ack_timeouts;  // client events a backend did not ack in time (forgotten)
+  // Connection state recovery.
+  Counter recoveries;          // sockets restored with their sid, rooms and session
+  Counter recoveries_refused;  // reconnections naming a pid that got a fresh socket
+  Counter events_replayed;     // missed events sent to restored sockets
 };
 
 }  // namespace sidecar::runtime

@@ -548,6 +548,7 @@ void Hub::FinishRestore(uint64_t token, std::optional<RestoredSession> restored)
   }
   if (!restored || (!backend && !grace) || sockets_.contains(restored->state.sid)) {
     if (restored) config_.locations->Erase(restored->state.sid);
+    Count(&runtime::ShardMetrics::recoveries_refused);
     return NewSocket(client, std::move(nsp), std::move(auth_json));
   }
   SessionState& state = restored->state;
@@ -579,6 +580,8 @@ void Hub::FinishRestore(uint64_t token, std::optional<RestoredSession> restored)
     client.Send(plan->frame, plan->attachments);
   }
   Count(&runtime::ShardMetrics::events_sent, restored->missed.size());
+  Count(&runtime::ShardMetrics::recoveries);
+  Count(&runtime::ShardMetrics::events_replayed, restored->missed.size());
   Log(LogLevel::kDebug, "socket ", socket.sid, " recovered in ", nsp, " with ",
       restored->missed.size(), " missed events");
   if (backend) {

@@ -124,6 +124,9 @@ describe("connection state recovery", () => {
         assert.ok(rooms.includes("news"), `rooms ${JSON.stringify(rooms)}`);
         const disconnects = await call(socket, "disconnects");
         assert.ok(disconnects.some(([s, , reason]) => s === sid && reason === "transport close"));
+        const metrics = await (await fetch(`${stack.opsUrl}/metrics`)).text();
+        assert.match(metrics, /socketio_sidecar_recoveries_total\{result="recovered"\} [1-9]/);
+        assert.match(metrics, /socketio_sidecar_recovery_replayed_total [1-9]/);
       } finally {
         socket.close();
       }
