@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   socketio::Server server({.name = "bench", .threads = 2});
-  server.On("/", "echo", [](socketio::Socket&, const socketio::Args& args) { return args; });
+  // The arguments go back as they came, undecoded (as the Go backend's RawHandler does).
+  server.On("/", "echo", [](socketio::Socket&, const socketio::RawArgs& args) { return args; });
   server.On("/", "join", [](socketio::Socket& socket, const socketio::Args& args) {
     if (!args.empty() && args[0].is_string())
       socket.JoinRoom(args[0].get<std::string>()).IgnoreError();

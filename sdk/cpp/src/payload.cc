@@ -1,5 +1,7 @@
 #include "socketio/payload.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace socketio {
@@ -36,6 +38,12 @@ absl::Status Substitute(Json& value, const pb::Payload& payload) {
   return absl::OkStatus();
 }
 
+bool HasBinary(const Json& value) {
+  if (value.is_binary()) return true;
+  if (!value.is_array() && !value.is_object()) return false;
+  return std::any_of(value.begin(), value.end(), HasBinary);
+}
+
 Json Extract(const Json& value, pb::Payload& payload) {
   if (value.is_binary()) {
     const auto& bytes = value.get_binary();
@@ -65,11 +73,23 @@ absl::StatusOr<Args> DecodeArgs(const pb::Payload& payload) {
   if (payload.binary_size() > 0) {
     if (absl::Status status = Substitute(parsed, payload); !status.ok()) return status;
   }
-  return parsed.get<Args>();
+  // Args is the array's own vector: moved out, not copied value by value.
+  return std::move(parsed.get_ref<Json::array_t&>());
 }
 
 pb::Payload EncodeArgs(const Args& args) {
   pb::Payload payload;
+  if (std::none_of(args.begin(), args.end(), HasBinary)) {
+    // Nothing to extract: each argument is dumped as it is instead of copied into an array.
+    std::string* json = payload.mutable_json();
+    json->push_back('[');
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (i > 0) json->push_back(',');
+      json->append(args[i].dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+    json->push_back(']');
+    return payload;
+  }
   Json array = Json::array();
   for (const Json& arg : args) array.push_back(Extract(arg, payload));
   // Invalid UTF-8 in strings is replaced rather than thrown on: a handler's

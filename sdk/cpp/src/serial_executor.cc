@@ -1,6 +1,12 @@
 #include "serial_executor.h"
 
 namespace socketio {
+namespace {
+
+// Spare map nodes kept; beyond this many idle keys, their memory goes back.
+constexpr size_t kMaxSpareKeys = 64;
+
+}  // namespace
 
 SerialExecutor::SerialExecutor(size_t threads) {
   for (size_t i = 0; i < std::max<size_t>(1, threads); ++i)
@@ -19,10 +25,20 @@ SerialExecutor::~SerialExecutor() {
 void SerialExecutor::Post(const std::string& key, std::function<void()> task) {
   {
     std::lock_guard lock(mutex_);
-    auto& queue = queues_[key];
-    queue.push_back(std::move(task));
-    if (queue.size() > 1) return;  // the key is ready or running already
-    ready_.push_back(key);
+    auto queue = queues_.find(key);
+    if (queue == queues_.end()) {
+      if (spare_.empty()) {
+        queue = queues_.try_emplace(key).first;
+      } else {
+        Queues::node_type node = std::move(spare_.back());
+        spare_.pop_back();
+        node.key() = key;
+        queue = queues_.insert(std::move(node)).position;
+      }
+    }
+    queue->second.push_back(std::move(task));
+    if (queue->second.size() > 1) return;  // the key is ready or running already
+    ready_.push_back(queue);
   }
   work_cv_.notify_one();
 }
@@ -37,19 +53,20 @@ void SerialExecutor::Work() {
   for (;;) {
     work_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
     if (ready_.empty()) return;
-    std::string key = std::move(ready_.front());
+    Queues::iterator queue = ready_.front();
     ready_.pop_front();
-    std::function<void()> task = std::move(queues_[key].front());
+    std::function<void()> task = std::move(queue->second.front());
     lock.unlock();
     task();
+    task = nullptr;  // its captures go before the key can be reused
     lock.lock();
-    auto queue = queues_.find(key);
     queue->second.pop_front();
     if (queue->second.empty()) {
-      queues_.erase(queue);
+      Queues::node_type node = queues_.extract(queue);
+      if (spare_.size() < kMaxSpareKeys) spare_.push_back(std::move(node));
       if (queues_.empty()) idle_cv_.notify_all();
     } else {
-      ready_.push_back(key);
+      ready_.push_back(queue);
       work_cv_.notify_one();
     }
   }

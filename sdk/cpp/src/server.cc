@@ -142,8 +142,17 @@ std::shared_ptr<const Server::Handlers> Server::FindHandlers(std::string_view ns
 }
 
 void Server::AddEventHandler(std::string nsp, std::string event, EventHandler handler) {
-  UpdateHandlers(
-      nsp, [&](Handlers& handlers) { handlers.events[std::move(event)] = std::move(handler); });
+  UpdateHandlers(nsp, [&](Handlers& handlers) {
+    handlers.raw_events.erase(event);
+    handlers.events[std::move(event)] = std::move(handler);
+  });
+}
+
+void Server::AddRawEventHandler(std::string nsp, std::string event, RawEventHandler handler) {
+  UpdateHandlers(nsp, [&](Handlers& handlers) {
+    handlers.events.erase(event);
+    handlers.raw_events[std::move(event)] = std::move(handler);
+  });
 }
 
 void Server::AddAnyHandler(std::string nsp, EventHandler handler) {
@@ -215,6 +224,7 @@ Server::Outgoing Server::Hello() const {
     // proto cannot say "no events").
     if (!handlers->any) {
       for (const auto& [event, handler] : handlers->events) declared->add_events(event);
+      for (const auto& [event, handler] : handlers->raw_events) declared->add_events(event);
     }
   }
   return message;
@@ -555,12 +565,21 @@ Server::Connection Server::ConnectionOf(const std::string& sid, const std::strin
 
 void Server::HandleEvent(Attachment& attachment, const Message& message) {
   const pb::Event& event = message.event();
-  EventHandler handler;
-  if (std::shared_ptr<const Handlers> handlers = FindHandlers(event.namespace_())) {
-    auto it = handlers->events.find(event.event());
-    handler = it != handlers->events.end() ? it->second : handlers->any;
+  // The handlers stay alive while `handlers` holds them: no copy of the function.
+  std::shared_ptr<const Handlers> handlers = FindHandlers(event.namespace_());
+  if (handlers == nullptr) return;
+  const RawEventHandler* raw = nullptr;
+  const EventHandler* handler = nullptr;
+  if (auto it = handlers->raw_events.find(event.event()); it != handlers->raw_events.end()) {
+    raw = &it->second;
+  } else if (auto it = handlers->events.find(event.event()); it != handlers->events.end()) {
+    handler = &it->second;
+  } else if (handlers->any) {
+    handler = &handlers->any;
   }
-  if (!handler) return;  // as in Flask-SocketIO, an ack nobody can give is never sent
+  if (raw == nullptr && handler == nullptr) {
+    return;  // as in Flask-SocketIO, an ack nobody can give is never sent
+  }
   Connection connection = ConnectionOf(event.sid(), event.namespace_());
   if (connection.rejected) return;
   const ConnectionInfo& info = *connection.info;
@@ -568,21 +587,26 @@ void Server::HandleEvent(Attachment& attachment, const Message& message) {
                 info.has_auth ? &info.auth_json : nullptr,
                 connection.session_json.value_or(event.session_json()));
   std::optional<Args> ack;
-  absl::StatusOr<Args> args = DecodeArgs(event.args());
+  std::optional<RawArgs> raw_ack;
   try {
-    if (!args.ok()) throw std::invalid_argument(std::string(args.status().message()));
-    ack = handler(socket, *args);
+    if (raw != nullptr) {
+      raw_ack = (*raw)(socket, event.args());
+    } else {
+      absl::StatusOr<Args> args = DecodeArgs(event.args());
+      if (!args.ok()) throw std::invalid_argument(std::string(args.status().message()));
+      ack = (*handler)(socket, *args);
+    }
   } catch (...) {
     ack = HandleError(socket, std::current_exception());
   }
   SaveSession(socket);
-  if (event.has_ack_id() && ack.has_value()) {
+  if (event.has_ack_id() && (ack.has_value() || raw_ack.has_value())) {
     Outgoing out;
     pb::Ack* answer = out.mutable_ack();
     answer->set_sid(event.sid());
     answer->set_namespace_(event.namespace_());
     answer->set_ack_id(event.ack_id());
-    *answer->mutable_args() = EncodeArgs(*ack);
+    *answer->mutable_args() = raw_ack.has_value() ? std::move(*raw_ack) : EncodeArgs(*ack);
     attachment.link->Write(out);
   }
 }

@@ -416,6 +416,39 @@ TEST(Server, BinaryArgumentsRoundTrip) {
   EXPECT_EQ(ack[0]["data"].get_binary(), std::vector<uint8_t>({3, 2, 1}));
 }
 
+TEST(Server, ARawArgsHandlerGetsTheWireFormAndItsResultIsTheAckAsItIs) {
+  Server server;
+  std::string seen_json;
+  int seen_attachments = 0;
+  server.On("/", "raw", [&](Socket&, const RawArgs& args) {
+    seen_json = args.json();
+    seen_attachments = args.binary_size();
+    return args;
+  });
+  server.On("/", "raw_status", [](Socket&, const RawArgs&) -> absl::StatusOr<RawArgs> {
+    return absl::NotFoundError("nothing here");
+  });
+  server.OnErrorDefault([](Socket&, std::exception_ptr error) { return ErrorMessage(error); });
+  TestClient client(server);
+  ASSERT_TRUE(client.Connect().ok());
+  Args ack = *client.Call("raw", {1, "two", Json{{"data", Json::binary({1, 2, 3})}}});
+  EXPECT_EQ(seen_json, R"([1,"two",{"data":{"_placeholder":true,"num":0}}])");
+  EXPECT_EQ(seen_attachments, 1);
+  ASSERT_EQ(ack.size(), 3u);
+  EXPECT_EQ(ack[1], "two");
+  EXPECT_EQ(ack[2]["data"].get_binary(), std::vector<uint8_t>({1, 2, 3}));
+  EXPECT_EQ(*client.Call("raw_status", {}), Args{"NOT_FOUND: nothing here"});
+}
+
+TEST(Server, EncodesAndDecodesArgumentsWithoutBinaryAsPlainJson) {
+  Args args{1, "two", Json{{"three", Json::array({3, nullptr})}}, Json::array()};
+  RawArgs payload = EncodeArgs(args);
+  EXPECT_EQ(payload.json(), R"([1,"two",{"three":[3,null]},[]])");
+  EXPECT_EQ(payload.binary_size(), 0);
+  EXPECT_EQ(*DecodeArgs(payload), args);
+  EXPECT_EQ(EncodeArgs({}).json(), "[]");
+}
+
 TEST(Server, OneClientsHandlersRunInOrderWhileOthersRunConcurrently) {
   Server server(ServerOptions{.threads = 4});
   std::mutex mutex;

@@ -13,6 +13,13 @@ using Json = nlohmann::json;
 // values (Json::binary(...)) at any depth.
 using Args = std::vector<Json>;
 
+// The arguments of an event or an ack as they cross the stream, undecoded:
+// `json()` is the JSON array text, with {"_placeholder":true,"num":N} where
+// binary attachment N stands, and `binary()` the attachments. A handler taking
+// RawArgs (Server::On) skips the JSON parse and dump, for handlers that pass
+// arguments on without reading them.
+using RawArgs = ::socketio::sidecar::v1::Payload;
+
 // Arguments from the wire form: the JSON array, with each
 // {"_placeholder":true,"num":N} replaced by binary attachment N (at any
 // depth, only when there are attachments, as on the Socket.IO wire).

@@ -30,6 +30,8 @@ namespace socketio {
 //
 // Returns the client's ack: its arguments ({} for an ack without any).
 using EventHandler = std::function<Args(Socket&, const Args& args)>;
+// Takes and returns the arguments undecoded (see RawArgs); returns the ack's.
+using RawEventHandler = std::function<RawArgs(Socket&, const RawArgs& args)>;
 // Returns false (or throws ConnectionRefusedError) to refuse the connection.
 using ConnectHandler = std::function<bool(Socket&, const Json& auth)>;
 using DisconnectHandler = std::function<void(Socket&, const std::string& reason)>;
@@ -76,6 +78,35 @@ Args AckOf(const Callable& callable, Params&&... params) {
   } else {
     return AckOfResult(std::invoke(callable, std::forward<Params>(params)...));
   }
+}
+
+// A handler taking RawArgs (and not Args, as a generic lambda would).
+template <typename Handler>
+inline constexpr bool kTakesRawArgs =
+    std::is_invocable_v<const Handler&, Socket&, const RawArgs&> &&
+    !std::is_invocable_v<const Handler&, Socket&, const Args&>;
+
+template <typename Handler>
+RawEventHandler MakeRawEventHandler(Handler handler) {
+  return [handler = std::move(handler)](Socket& socket, const RawArgs& args) -> RawArgs {
+    using Result = std::decay_t<std::invoke_result_t<const Handler&, Socket&, const RawArgs&>>;
+    if constexpr (std::is_void_v<Result>) {
+      handler(socket, args);
+      return RawArgs();
+    } else if constexpr (std::is_same_v<Result, absl::Status>) {
+      absl::Status status = handler(socket, args);
+      if (!status.ok()) throw StatusError(std::move(status));
+      return RawArgs();
+    } else if constexpr (IsStatusOr<Result>::value) {
+      Result result = handler(socket, args);
+      if (!result.ok()) throw StatusError(result.status());
+      return *std::move(result);
+    } else {
+      static_assert(std::is_same_v<Result, RawArgs>,
+                    "a RawArgs handler returns RawArgs, void or absl::Status(Or<RawArgs>)");
+      return handler(socket, args);
+    }
+  };
 }
 
 template <typename Handler>
@@ -191,10 +222,19 @@ class Server {
   // also return absl::Status or absl::StatusOr<one of those>: a failure goes
   // to the error handler as a StatusError. The ack is sent only if the client
   // asked for one.
+  //
+  // A handler called as handler(Socket&, const RawArgs&) gets the arguments
+  // undecoded and returns the ack's as RawArgs (or void, or absl::Status(Or)):
+  // no JSON is parsed or written for it.
   template <typename Handler>
   void On(std::string nsp, std::string event, Handler handler) {
-    AddEventHandler(std::move(nsp), std::move(event),
-                    internal::MakeEventHandler(std::move(handler)));
+    if constexpr (internal::kTakesRawArgs<Handler>) {
+      AddRawEventHandler(std::move(nsp), std::move(event),
+                         internal::MakeRawEventHandler(std::move(handler)));
+    } else {
+      AddEventHandler(std::move(nsp), std::move(event),
+                      internal::MakeEventHandler(std::move(handler)));
+    }
   }
   // Flask's send()/`message` event.
   template <typename Handler>
@@ -271,6 +311,7 @@ class Server {
 
   struct Handlers {
     std::map<std::string, EventHandler, std::less<>> events;
+    std::map<std::string, RawEventHandler, std::less<>> raw_events;
     EventHandler any;
     ConnectHandler connect;
     DisconnectHandler disconnect;
@@ -305,6 +346,7 @@ class Server {
   };
 
   void AddEventHandler(std::string nsp, std::string event, EventHandler handler);
+  void AddRawEventHandler(std::string nsp, std::string event, RawEventHandler handler);
   void AddAnyHandler(std::string nsp, EventHandler handler);
   void AddConnectHandler(std::string nsp, ConnectHandler handler);
   void AddErrorHandler(std::string nsp, ErrorHandler handler);
