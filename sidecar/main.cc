@@ -7,6 +7,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "absl/synchronization/mutex.h"
 #include "sidecar/admin/admin_service.h"
 #include "sidecar/backend/backend_service.h"
 #include "sidecar/cluster/cluster.h"
@@ -198,6 +199,9 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built without NDEBUG, which leaves absl::Mutex's deadlock detection on:
+  // a lock-order graph update under every lock gRPC takes. Abseil's release default is off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals before any thread exists, so every thread inherits
   // the mask and only the main thread's sigwait receives them.
   sigset_t stop_signals;
