@@ -11,6 +11,8 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost1.81-dev libboost-url1.81-dev libabsl-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # SHA-1 for the WebSocket handshake (sidecar/http/websocket_codec.cc)
+  libssl-dev
   ccache ninja-build
   # libFuzzer (scripts/fuzz.sh)
   clang libclang-rt-14-dev

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "sidecar/runtime/utf8.h"
+
 // Hand-written rather than nlohmann's SAX parser: that parser costs about 5k
 // instructions for a 40-byte event array (virtual calls per token, a string
 // built per string token, a state stack on the heap), and it runs twice per
@@ -149,10 +151,6 @@ class Scanner {
     return value;
   }
 
-  static bool InRange(const unsigned char* p, unsigned char low, unsigned char high) {
-    return *p >= low && *p <= high;
-  }
-
   // p_ is at the opening quote.
   bool String() {
     ++p_;
@@ -197,28 +195,10 @@ class Scanner {
         }
       }
       // A multi-byte UTF-8 sequence (RFC 3629, as nlohmann checks it).
-      const ptrdiff_t left = end_ - p_;
-      if (c >= 0xC2 && c <= 0xDF) {
-        if (left < 2 || !InRange(p_ + 1, 0x80, 0xBF)) return false;
-        p_ += 2;
-      } else if (c >= 0xE0 && c <= 0xEF) {
-        if (left < 3) return false;
-        unsigned char low = c == 0xE0 ? 0xA0 : 0x80;
-        unsigned char high = c == 0xED ? 0x9F : 0xBF;
-        if (!InRange(p_ + 1, low, high) || !InRange(p_ + 2, 0x80, 0xBF)) return false;
-        p_ += 3;
-      } else if (c >= 0xF0 && c <= 0xF4) {
-        if (left < 4) return false;
-        unsigned char low = c == 0xF0 ? 0x90 : 0x80;
-        unsigned char high = c == 0xF4 ? 0x8F : 0xBF;
-        if (!InRange(p_ + 1, low, high) || !InRange(p_ + 2, 0x80, 0xBF) ||
-            !InRange(p_ + 3, 0x80, 0xBF)) {
-          return false;
-        }
-        p_ += 4;
-      } else {
-        return false;
-      }
+      int length = runtime::Utf8Sequence(
+          std::string_view(reinterpret_cast<const char*>(p_), static_cast<size_t>(end_ - p_)));
+      if (length <= 0) return false;
+      p_ += length;
     }
   }
 

@@ -424,10 +424,50 @@ describe("WebSocket framing (Autobahn sections 1-7 and 9)", () => {
       );
     });
 
+    it("echoes 240 messages of 50 kB to a client that reads only once it sent them all, each whole and in order", async () => {
+      // 12 MB of echoes outgrow the kernel's socket buffers while the client does not read, so
+      // the server queues them and later gathers them into writes that end mid-frame.
+      const ws = await open();
+      ws.socket.pause();
+      const payloads = Array.from({ length: 240 }, (_, i) => `4${i}:`.padEnd(50_000, String.fromCharCode(97 + (i % 26))));
+      // Resume once the kernel took every frame: the server has read them while the client did not.
+      await new Promise((resolve) => ws.socket.write(Buffer.concat(payloads.map((payload) => text(payload))), resolve));
+      ws.socket.resume();
+      for (const payload of payloads) {
+        const received = await ws.message();
+        assert.ok(received, "the connection ended before every echo arrived");
+        assert.equal(received.opcode, TEXT);
+        assert.equal(received.payload.toString(), payload);
+      }
+    });
+
     it("echoes 500 messages sent in one burst, each once and in order", async () => {
       const payloads = Array.from({ length: 500 }, (_, i) => `4message ${i}`);
       await expectEcho(payloads.map((p) => text(p)), payloads);
     });
+  });
+
+  it("refuses an upgrade without a Sec-WebSocket-Key with 400, and another protocol version with 426", async () => {
+    const handshake = (headers) =>
+      new Promise((resolve) => {
+        const socket = net.connect(stack.port, "127.0.0.1", () =>
+          socket.write(
+            `GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n` +
+              `Connection: Upgrade\r\n${headers}\r\n`,
+          ),
+        );
+        let received = "";
+        socket.on("data", (chunk) => (received += chunk));
+        socket.on("close", () => resolve(received));
+        socket.on("error", () => {});
+      });
+    assert.match(await handshake("Sec-WebSocket-Version: 13\r\n"), /^HTTP\/1\.1 400 /);
+    const old = await handshake("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n");
+    assert.match(old, /^HTTP\/1\.1 426 /);
+    assert.match(old, /\r\nSec-WebSocket-Version: 13\r\n/i);
+    const ws = await RawWebSocket.open(stack.port);
+    sockets.push(ws);
+    assert.match(ws.response, /\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=(\r\n|$)/i);
   });
 
   it("does not negotiate permessage-deflate when a client offers it", async () => {
