@@ -242,7 +242,10 @@ size_t Cluster::LiveNodes() const {
   size_t live = 1;
   auto now = std::chrono::steady_clock::now();
   for (const auto& [id, node] : nodes_) {
-    if (id != runtime::LocalNodeId() && now - node.seen <= kNodeExpiry) ++live;
+    // Heard in the last two announcements: a node that died just before is not waited for.
+    if (id != runtime::LocalNodeId() && now - node.seen <= 2 * kAnnounceInterval + kOutboxPoll) {
+      ++live;
+    }
   }
   return live;
 }
@@ -314,9 +317,9 @@ void Cluster::FlushOutboxWhenHeard(std::chrono::steady_clock::time_point give_up
     flushing_ = false;
     return;
   }
-  if (!subscriber_up_ || std::chrono::steady_clock::now() >= give_up) {
-    if (std::chrono::steady_clock::now() >= give_up) return flush();
-  } else {
+  // This node's own subscription comes first: it delivers its own logged emits from it.
+  if (subscriber_up_ && std::chrono::steady_clock::now() >= give_up) return flush();
+  if (subscriber_up_) {
     bool asked = publisher_->Command(
         {"PUBSUB", "NUMSUB", config_.channel}, [this, give_up, flush](redisReply* reply) {
           long long listening = -1;

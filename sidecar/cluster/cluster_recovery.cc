@@ -69,6 +69,9 @@ ClusterRecoveryStore::ClusterRecoveryStore(RecoveryLogConfig config, Cluster& cl
       router_(router),
       locations_(locations),
       shard_count_(shard_count),
+      next_seq_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count())),
       refresh_timer_(cluster.io_) {}
 
 ClusterRecoveryStore::~ClusterRecoveryStore() = default;
@@ -82,6 +85,8 @@ void ClusterRecoveryStore::Append(std::shared_ptr<const Command>,
     envelope.set_origin(runtime::LocalNodeId());
     envelope.set_log_seq(seq);
     *envelope.mutable_logged() = EntryOf(*plan);
+    envelope.mutable_logged()->set_origin(runtime::LocalNodeId());
+    envelope.mutable_logged()->set_seq(seq);
     std::vector<std::string> command = log_.AppendCommand(
         envelope.logged().SerializeAsString(), envelope.SerializeAsString(), cluster_.channel());
     appends_[seq] = PendingAppend{std::move(plan), std::move(deliver)};
@@ -103,6 +108,10 @@ void ClusterRecoveryStore::Append(std::shared_ptr<const Command>,
 void ClusterRecoveryStore::OnLogged(const Envelope& envelope) {
   std::optional<StreamId> id = StreamId::Parse(envelope.log_id());
   if (!id) return;
+  // Sent again after Redis died without answering, though it had logged it.
+  uint64_t& delivered = delivered_seq_[envelope.logged().origin()];
+  if (envelope.logged().seq() != 0 && envelope.logged().seq() <= delivered) return;
+  delivered = envelope.logged().seq();
   std::shared_ptr<const socketio::EmitPlan> plan;
   auto pending = envelope.origin() == runtime::LocalNodeId() ? appends_.find(envelope.log_seq())
                                                              : appends_.end();

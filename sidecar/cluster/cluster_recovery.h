@@ -81,7 +81,11 @@ class ClusterRecoveryStore : public socketio::RecoveryStore {
   const uint32_t shard_count_;
 
   // Cluster thread.
-  uint64_t next_seq_ = 1;
+  // Starts at the process's start time in microseconds, so it keeps increasing across a
+  // restart with the same node id.
+  uint64_t next_seq_;
+  // The highest seq delivered per origin node.
+  runtime::StringMap<uint64_t> delivered_seq_;
   absl::flat_hash_map<uint64_t, PendingAppend> appends_;
   // The logged emits delivered last, for a restore whose snapshot is older
   // than what this node already delivered.

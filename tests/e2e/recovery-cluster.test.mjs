@@ -15,8 +15,8 @@ import { adminClient, bytes, grpc, haveRedis, json, startRedis } from "./cluster
 const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
 const TIMEOUT_MS = 15000;
 
-async function until(check, what) {
-  const deadline = Date.now() + TIMEOUT_MS;
+async function until(check, what, timeoutMs = TIMEOUT_MS) {
+  const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
@@ -297,7 +297,8 @@ function assertAllInOrder(clients, last) {
 }
 
 describe("a rolling restart of every replica (SIGTERM drain)", { skip }, () => {
-  test("loses no event: every client gets each numbered event once and in order, always recovered", async () => {
+  // Bounded: a hang fails the test instead of the suite.
+  test("loses no event: every client gets each numbered event once and in order, always recovered", { timeout: 60000 }, async () => {
     const redis = await startRedis();
     const flags = [`--redis_url=${redis.url}`, "--channel=rolling", "--connection_state_recovery=true"];
     const nodes = [];
@@ -344,7 +345,7 @@ describe("a rolling restart of every replica (SIGTERM drain)", { skip }, () => {
 });
 
 describe("chaos: a replica SIGKILLed and Redis bounced while numbered events flow", { skip }, () => {
-  test("nothing inside the window is missing, nothing is duplicated, nothing is out of order", async () => {
+  test("nothing inside the window is missing, nothing is duplicated, nothing is out of order", { timeout: 60000 }, async () => {
     const redis = await startRedis();
     const flags = [`--redis_url=${redis.url}`, "--channel=chaos", "--connection_state_recovery=true", "--ping_interval=1", "--ping_timeout=1"];
     const nodes = [];
@@ -373,7 +374,8 @@ describe("chaos: a replica SIGKILLed and Redis bounced while numbered events flo
       await redis.kill();
       await sleep(1000);
       await redis.restart();
-      await until(() => clients.every((c, k) => c.received.length >= mark[k] + 10), "events after Redis came back");
+      // Redis reconnection backs off, and the outbox waits for the replicas to subscribe again.
+      await until(() => clients.every((c, k) => c.received.length >= mark[k] + 10), "events after Redis came back", 30000);
 
       const last = await emitter.stop();
       await until(() => clients.every((c) => c.received.length >= last), `all ${last} events`);
