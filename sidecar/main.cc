@@ -190,6 +190,8 @@ int Run(const sidecar::config::Options& options, const sigset_t& stop_signals) {
           .count(),
       " ms; stopping");
   ops_server.Stop();
+  // Shutdown waits for every Admin call to finish, however long its command takes.
+  admin_service.Stop(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   shards.Stop();
   if (cluster) cluster->Stop();

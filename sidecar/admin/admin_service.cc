@@ -1,6 +1,7 @@
 #include "sidecar/admin/admin_service.h"
 
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -43,16 +44,23 @@ grpc::Status StatusOf(const cluster::Outcome& outcome) {
 }
 
 // Answers one Admin call: client acks go into the response as they come,
-// and the outcome finishes the call.
+// and the outcome finishes the call (or Abandon does, when the sidecar stops
+// first).
 template <typename Response, typename Fill>
-class AnswerCall : public socketio::OutcomeSink {
+class AnswerCall : public socketio::OutcomeSink, public AdminService::Pending {
  public:
-  AnswerCall(grpc::ServerUnaryReactor* reactor, Response* response, Fill fill)
-      : reactor_(reactor), response_(response), fill_(std::move(fill)) {}
+  AnswerCall(grpc::ServerUnaryReactor* reactor, Response* response, Fill fill,
+             std::shared_ptr<AdminService::Calls> calls, uint64_t id)
+      : reactor_(reactor),
+        response_(response),
+        fill_(std::move(fill)),
+        calls_(std::move(calls)),
+        id_(id) {}
 
   void OnClientAck(const std::string& sid, pb::Payload args) override {
     if constexpr (std::is_same_v<Response, pb::EmitResponse>) {
       std::lock_guard lock(mutex_);
+      if (finished_) return;
       pb::ClientAckResult* ack = response_->add_acks();
       ack->set_sid(sid);
       *ack->mutable_args() = std::move(args);
@@ -61,19 +69,38 @@ class AnswerCall : public socketio::OutcomeSink {
 
   void OnOutcome(cluster::Outcome outcome) override {
     grpc::Status status = StatusOf(outcome);
-    if (status.ok()) {
+    {
       std::lock_guard lock(mutex_);
-      fill_(outcome, *response_);
+      if (finished_) return;
+      finished_ = true;
+      if (status.ok()) fill_(outcome, *response_);
+      // The call (and `response_`) may be gone once Finish returns.
+      reactor_->Finish(status);
     }
-    reactor_->Finish(status);
+    calls_->Remove(id_);
+  }
+
+  void Abandon(const grpc::Status& status) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (finished_) return;
+      finished_ = true;
+      reactor_->Finish(status);
+    }
+    calls_->Remove(id_);
   }
 
  private:
   grpc::ServerUnaryReactor* reactor_;
   std::mutex mutex_;
+  bool finished_ = false;
   Response* response_;
   Fill fill_;
+  std::shared_ptr<AdminService::Calls> calls_;
+  uint64_t id_;
 };
+
+const grpc::Status kStopping{grpc::StatusCode::UNAVAILABLE, "the sidecar is stopping"};
 
 }  // namespace
 
@@ -104,11 +131,49 @@ grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context
     reactor->Finish(status);
     return reactor;
   }
-  router_.Run(std::make_shared<const cluster::Command>(std::move(command)),
-              std::make_shared<AnswerCall<Response, Fill>>(reactor, response, std::move(fill)),
+  uint64_t id = calls_->NextId();
+  auto call =
+      std::make_shared<AnswerCall<Response, Fill>>(reactor, response, std::move(fill), calls_, id);
+  if (!calls_->Add(id, call)) {
+    reactor->Finish(kStopping);
+    return reactor;
+  }
+  router_.Run(std::make_shared<const cluster::Command>(std::move(command)), std::move(call),
               /*wait_for_nodes=*/true);
   return reactor;
 }
+
+uint64_t AdminService::Calls::NextId() {
+  std::lock_guard lock(mutex_);
+  return ++next_id_;
+}
+
+bool AdminService::Calls::Add(uint64_t id, std::shared_ptr<Pending> call) {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  calls_.emplace(id, std::move(call));
+  return true;
+}
+
+void AdminService::Calls::Remove(uint64_t id) {
+  std::lock_guard lock(mutex_);
+  calls_.erase(id);
+  changed_.notify_all();
+}
+
+void AdminService::Calls::Stop(std::chrono::steady_clock::time_point deadline) {
+  std::vector<std::shared_ptr<Pending>> left;
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    changed_.wait_until(lock, deadline, [this] { return calls_.empty(); });
+    for (const auto& [id, call] : calls_) left.push_back(call);
+  }
+  // Outside the lock: abandoning a call removes it.
+  for (const std::shared_ptr<Pending>& call : left) call->Abandon(kStopping);
+}
+
+void AdminService::Stop(std::chrono::steady_clock::time_point deadline) { calls_->Stop(deadline); }
 
 grpc::ServerUnaryReactor* AdminService::Emit(grpc::CallbackServerContext* context,
                                              const pb::EmitRequest* request,

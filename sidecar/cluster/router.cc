@@ -170,10 +170,65 @@ std::shared_ptr<CommandCollector> Router::NewCollector(const Command& command,
   return collector;
 }
 
+// Passes a by-sid command's outcome on, unless this node did not have the socket: then the
+// other nodes are asked (it may have been restored on one of them).
+class ElsewhereIfNotFound : public socketio::OutcomeSink {
+ public:
+  ElsewhereIfNotFound(Router& router, std::shared_ptr<const Command> command,
+                      std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes)
+      : router_(router),
+        command_(std::move(command)),
+        sink_(std::move(sink)),
+        wait_for_nodes_(wait_for_nodes) {}
+
+  void OnClientAck(const std::string& sid, pb::Payload args) override {
+    sink_->OnClientAck(sid, std::move(args));
+  }
+
+  void OnOutcome(Outcome outcome) override {
+    if (outcome.code() != pb::CODE_NOT_FOUND) return sink_->OnOutcome(std::move(outcome));
+    router_.AskOtherNodes(command_, sink_, wait_for_nodes_);
+  }
+
+ private:
+  Router& router_;
+  std::shared_ptr<const Command> command_;
+  std::shared_ptr<socketio::OutcomeSink> sink_;
+  bool wait_for_nodes_;
+};
+
+void Router::RunBySid(std::shared_ptr<const Command> command,
+                      std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes) {
+  std::optional<uint32_t> shard = LocalShardOf(*SidOf(*command));
+  // Named by another node (which may be gone): it may live on any node now.
+  if (!shard) return AskOtherNodes(std::move(command), std::move(sink), wait_for_nodes);
+  auto fallback =
+      std::make_shared<ElsewhereIfNotFound>(*this, command, std::move(sink), wait_for_nodes);
+  auto collector = std::make_shared<CommandCollector>(std::move(fallback), 1);
+  PostToShards({*shard}, std::move(command), nullptr, collector);
+}
+
+void Router::AskOtherNodes(std::shared_ptr<const Command> command,
+                           std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes) {
+  // One part for the publish; NOT_FOUND unless a node has the socket.
+  auto collector = std::make_shared<CommandCollector>(std::move(sink), 1);
+  if (!wait_for_nodes) {
+    // Nobody answers: the nodes without the socket ignore it.
+    peers_->Publish(command, "", nullptr, AnswerTimeout(*command));
+    collector->PartDone();
+    return;
+  }
+  collector->Fail(pb::CODE_NOT_FOUND, absl::StrCat("no socket ", *SidOf(*command), " on any node"));
+  peers_->Publish(command, "", collector, AnswerTimeout(*command));
+}
+
 void Router::Run(std::shared_ptr<const Command> command,
                  std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes) {
   if (absl::Status status = Validate(*command); !status.ok()) {
     return FailNow(sink, pb::CODE_INVALID_ARGUMENT, std::string(status.message()));
+  }
+  if (SocketsMayMove() && SidOf(*command) != nullptr) {
+    return RunBySid(std::move(command), std::move(sink), wait_for_nodes);
   }
   Scope scope = ScopeOf(*command);
   if (log_reaches_every_node_ && recovery_ != nullptr && command->has_emit() &&

@@ -83,6 +83,15 @@ class Router {
     std::string node;
   };
   Scope ScopeOf(const Command& command) const;
+  // Cluster mode with recovery: a socket may live on another node than its sid names (restored
+  // there), so a command about one sid (GetSocket, SetSession) runs here if the socket may be
+  // here, and goes to every other node if it is not.
+  bool SocketsMayMove() const { return peers_ != nullptr && recovery_ != nullptr; }
+  void RunBySid(std::shared_ptr<const Command> command, std::shared_ptr<socketio::OutcomeSink> sink,
+                bool wait_for_nodes);
+  void AskOtherNodes(std::shared_ptr<const Command> command,
+                     std::shared_ptr<socketio::OutcomeSink> sink, bool wait_for_nodes);
+  friend class ElsewhereIfNotFound;
   std::vector<uint32_t> AllShards() const;
   // A collector for `parts` parts, with this node's facts for Stats; finished at once with none.
   std::shared_ptr<socketio::CommandCollector> NewCollector(

@@ -352,8 +352,10 @@ void CommandCollector::Expire(std::string why) {
 void CommandCollector::MaybeFinishLocked(std::unique_lock<std::mutex>& lock) {
   if (finished_ || parts_left_ > 0 || !awaiting_acks_.empty()) return;
   finished_ = true;
-  // Found somewhere: a NOT_FOUND from a shard or node that does not own it is no failure.
-  if (outcome_.code() == pb::CODE_NOT_FOUND && outcome_.sockets_size() > 0) {
+  // Found somewhere: a NOT_FOUND from a shard or node that does not own it is no failure
+  // (a SetSession that found its socket counts it without describing it).
+  if (outcome_.code() == pb::CODE_NOT_FOUND &&
+      (outcome_.sockets_size() > 0 || outcome_.socket_count() > 0)) {
     outcome_.clear_code();
     outcome_.clear_message();
   }

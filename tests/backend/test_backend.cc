@@ -381,6 +381,30 @@ class Backend {
       out.mutable_set_session()->set_namespace_(nsp);
       out.mutable_set_session()->set_session_json(arg(0).dump());
       Write(out);
+    } else if (name == "session_set_for") {
+      // [sid, session]: another socket's session, wherever that socket lives.
+      pb::BackendMessage out;
+      uint64_t id = Expect([this, event](const pb::ClientAck*, const pb::CommandResult* result) {
+        AckWith(event, result->code() == pb::CODE_OK_UNSPECIFIED ? "[true]" : "[false]");
+      });
+      out.mutable_set_session()->set_request_id(id);
+      out.mutable_set_session()->set_sid(text(0));
+      out.mutable_set_session()->set_namespace_(nsp);
+      out.mutable_set_session()->set_session_json(arg(1).dump());
+      Write(out);
+    } else if (name == "session_of") {
+      // [sid]: another socket's session by GetSocket, or null if there is no such socket.
+      pb::BackendMessage out;
+      uint64_t id = Expect([this, event](const pb::ClientAck*, const pb::CommandResult* result) {
+        const std::string& session = result->socket().session_json();
+        AckWith(event, result->code() != pb::CODE_OK_UNSPECIFIED ? "[null]"
+                       : session.empty()                         ? "[{}]"
+                                                                 : "[" + session + "]");
+      });
+      out.mutable_get_socket()->set_request_id(id);
+      out.mutable_get_socket()->set_sid(text(0));
+      out.mutable_get_socket()->set_namespace_(nsp);
+      Write(out);
     } else if (name == "session_get") {
       AckWith(
           event,

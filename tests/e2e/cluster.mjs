@@ -30,7 +30,8 @@ export async function startRedis() {
     await waitForLine(child, "Ready to accept connections", "redis-server");
   };
   const kill = async () => {
-    if (child.exitCode !== null) return;
+    // A child killed by a signal has a signalCode and no exitCode; its "exit" has been emitted.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGKILL");
     await exited;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { call, connect, next, record, startStack } from "./harness.mjs";
+import { call, connect, next, record, startStack, stopAll } from "./harness.mjs";
 import { adminClient, bytes, grpc, haveRedis, json, startRedis, startRoundRobinProxy, text } from "./cluster.mjs";
 
 const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
@@ -55,8 +55,7 @@ describe("a cluster of three sidecars over Redis", { skip }, () => {
   after(async () => {
     for (const socket of Object.values(clients ?? {})) socket.close();
     for (const admin of admins ?? []) admin.close();
-    for (const node of nodes ?? []) await node.stop();
-    await redis?.stop();
+    await stopAll([...(nodes ?? []), redis]);
   });
 
   test("a backend's broadcast reaches every client on every replica exactly once", async () => {
@@ -273,8 +272,40 @@ describe("Redis SIGKILLed in the middle of a stream of broadcasts", { skip }, ()
       admin.close();
     } finally {
       for (const socket of sockets) socket.close();
-      for (const node of nodes) await node.stop();
-      await redis.stop();
+      await stopAll([...nodes, redis]);
+    }
+  });
+});
+
+describe("SIGTERM with an Admin call waiting on another replica", { skip }, () => {
+  // gRPC's Shutdown waits for every callback call to finish, whatever its deadline.
+  test("the call is answered UNAVAILABLE and the sidecar exits within its drain timeout", async () => {
+    const redis = await startRedis();
+    const nodes = [];
+    let socket;
+    let admin;
+    try {
+      for (let i = 0; i < 2; i++) nodes.push(await startStack([`--redis_url=${redis.url}`, "--channel=stopping"]));
+      admin = adminClient(nodes[0].grpcAddress);
+      await eventually(async () => assert.equal((await admin.Stats()).nodes.length, 2));
+      socket = await connect(nodes[1].url, { transports: ["websocket"] });
+      // Never acked: node 0 waits a minute for node 1's answer.
+      const asked = next(socket, "never_acked");
+      socket.on("never_acked", () => {});
+      const answer = admin
+        .Emit({ event: bytes("never_acked"), args: json([]), target: { sids: [socket.id] }, want_ack: true, ack_timeout_ms: 60000 })
+        .then(() => null, (error) => error);
+      await asked;
+      // stop() fails the test if the sidecar is still running 10.5 s after SIGTERM.
+      await nodes[0].stop();
+      const error = await answer;
+      assert.ok(error, "the call failed");
+      assert.equal(error.code, grpc.status.UNAVAILABLE, error.message);
+      assert.match(error.details, /the sidecar is stopping/);
+    } finally {
+      socket?.close();
+      admin?.close();
+      await stopAll([...nodes, redis]);
     }
   });
 });

@@ -8,7 +8,7 @@ import sioc220 from "sioc220";
 import sioc250 from "sioc250";
 import { setTimeout as sleep } from "node:timers/promises";
 import { adminClient, haveRedis, startRedis, startRoundRobinProxy, text } from "./cluster.mjs";
-import { TRANSPORTS, connect, demoBackends, next, startExample, startStack } from "./harness.mjs";
+import { TRANSPORTS, connect, demoBackends, next, startExample, startStack, stopAll } from "./harness.mjs";
 
 const CLIENTS = { "2.2.0": sioc220, "2.5.0": sioc250 };
 const TIMEOUT_MS = 5000;
@@ -359,8 +359,7 @@ describe("2.x clients in a cluster, behind a round-robin proxy", { skip: haveRed
   after(async () => {
     await proxy?.stop();
     for (const admin of admins ?? []) admin.close();
-    for (const node of nodes ?? []) await node.stop();
-    await redis?.stop();
+    await stopAll([...(nodes ?? []), redis]);
   });
 
   it("keeps polling and upgraded 2.x sockets on namespaces, reached by their nsp#sid ids from any replica", async () => {

@@ -78,13 +78,17 @@ export async function startStack(flags = [], { backend = true, env = {} } = {}) 
     opsUrl: `http://127.0.0.1:${opsPort}`,
     sidecar,
     logs,
+    // SIGTERMs the backend, then the sidecar; each gets a bounded time to exit (the sidecar its
+    // --drain_timeout plus STOP_MARGIN_MS), else it is SIGKILLed and stop() throws.
     async stop() {
-      for (const child of children.reverse()) {
-        if (child.exitCode !== null || child.signalCode !== null) continue;
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGTERM");
-        await exited;
+      const failures = [];
+      for (const child of [...children].reverse()) {
+        const what = child === sidecar ? "sidecar" : "test_backend";
+        const graceMs = child === sidecar ? drainTimeoutMs(flags) + STOP_MARGIN_MS : STOP_MARGIN_MS;
+        const prefix = child === sidecar ? "[sidecar]" : "[backend]";
+        await terminate(child, what, graceMs, logs, prefix).catch((error) => failures.push(error.message));
       }
+      if (failures.length > 0) throw new Error(failures.join("\n"));
     },
   };
 }
@@ -98,6 +102,64 @@ export async function startBackend(grpcAddress, args = [], logs = []) {
   child.stderr.on("data", (d) => logs.push(`[backend ${args.join(" ")}] ${d}`));
   await waitForLine(child, "attached", "test_backend");
   return child;
+}
+
+// What a child may take beyond its own deadline (the sidecar's: --drain_timeout, then up to 2 s
+// each for gRPC's shutdown and for Redis to take what was sent) to exit after SIGTERM; generous
+// for ASan builds on a loaded machine.
+export const STOP_MARGIN_MS = 10000;
+
+// The sidecar's --drain_timeout in ms: the last one in `flags`, else the harness's 0.5 s.
+function drainTimeoutMs(flags) {
+  let seconds = 0.5;
+  for (const flag of flags) {
+    const match = /^--drain_timeout=(.+)$/.exec(flag);
+    if (match) seconds = Number(match[1]);
+  }
+  return seconds * 1000;
+}
+
+// Sends SIGTERM and resolves once the child has exited. One still running `graceMs` later is
+// SIGKILLed, and the promise rejects naming it with its last log lines: a process that ignores
+// SIGTERM is a bug the tests report, not one teardown may hang on.
+// `logs` entries starting with `prefix` are its own.
+export async function terminate(child, what, graceMs, logs = [], prefix = "") {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(true), graceMs);
+  });
+  const timedOut = await Promise.race([exited.then(() => false), late]);
+  clearTimeout(timer);
+  if (!timedOut) return;
+  // E2E_STACKS=1: the threads' stacks of the stuck process, by gdb, go into the error.
+  let stacks = "";
+  if (process.env.E2E_STACKS === "1") {
+    const gdb = spawnSync("gdb", ["-p", String(child.pid), "-batch", "-ex", "thread apply all bt"], {
+      encoding: "utf8",
+      timeout: 60000,
+    });
+    stacks = `\nits threads (gdb):\n${gdb.stdout ?? ""}${gdb.error ?? ""}`;
+  }
+  child.kill("SIGKILL");
+  await exited;
+  const own = logs.filter((entry) => entry.startsWith(prefix));
+  const tail = own.join("").split("\n").slice(-30).join("\n");
+  throw new Error(
+    `${what} (pid ${child.pid}) did not exit within ${graceMs} ms of SIGTERM and was SIGKILLed; its last log lines:\n${tail}${stacks}`,
+  );
+}
+
+// Stops each of `stoppables` (stacks, Redis; null ones skipped) in turn, all of them even when
+// one fails, then throws every failure.
+export async function stopAll(stoppables) {
+  const failures = [];
+  for (const item of stoppables) {
+    if (item) await item.stop().catch((error) => failures.push(error.message));
+  }
+  if (failures.length > 0) throw new Error(failures.join("\n"));
 }
 
 // Kills a child with `signal` and resolves once it has exited.
@@ -152,12 +214,14 @@ export async function startExample(binary, args = [], flags = []) {
   });
   backend.stderr.on("data", (d) => stack.logs.push(`[example] ${d}`));
   const stop = async () => {
-    if (backend.pid !== undefined && backend.exitCode === null && backend.signalCode === null) {
-      const exited = new Promise((resolve) => backend.once("exit", resolve));
-      backend.kill("SIGTERM");
-      await exited;
+    let failure;
+    if (backend.pid !== undefined) {
+      await terminate(backend, path.basename(binary), STOP_MARGIN_MS, stack.logs, "[example]").catch((error) => {
+        failure = error;
+      });
     }
     await stack.stop();
+    if (failure) throw failure;
   };
   try {
     const failedToStart = new Promise((_, reject) => backend.once("error", reject));

@@ -9,8 +9,8 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io } from "socket.io-client";
-import { startStack } from "./harness.mjs";
-import { adminClient, bytes, grpc, haveRedis, json, startRedis } from "./cluster.mjs";
+import { startStack, stopAll } from "./harness.mjs";
+import { adminClient, bytes, grpc, haveRedis, json, startRedis, text } from "./cluster.mjs";
 
 const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
 const TIMEOUT_MS = 15000;
@@ -110,8 +110,7 @@ describe("connection state recovery in a cluster", { skip }, () => {
   after(async () => {
     await proxy?.stop();
     for (const admin of admins ?? []) admin.close();
-    for (const node of nodes ?? []) await node.stop();
-    await redis?.stop();
+    await stopAll([...(nodes ?? []), redis]);
   });
 
   // Numbered "n" events from an Admin call on `via`, in turn to the room and to the sid.
@@ -166,6 +165,49 @@ describe("connection state recovery in a cluster", { skip }, () => {
       assert.ok((await call(socket, "rooms")).includes("news"));
     } finally {
       socket.close();
+    }
+  });
+
+  test("a socket restored on another replica is found by sid through every replica: GetSocket, and a backend's SetSession and GetSocket", async () => {
+    proxy.point(nodes[0].port);
+    const { socket } = await client(proxy.url);
+    // Clients straight to replicas 0 and 2, whose backends ask about the socket by sid.
+    const viaOrigin = await client(nodes[0].url);
+    const viaThird = await client(nodes[2].url);
+    try {
+      const sid = socket.id;
+      await call(socket, "join", "lobby");
+      await call(socket, "session_set", { user: "bob" });
+      await dropTransport(socket, admins[0]);
+      proxy.point(nodes[1].port);
+      await reconnect(socket);
+      assert.equal(socket.recovered, true);
+      assert.equal(socket.id, sid);
+
+      // Its sid names replica 0; it lives on replica 1.
+      for (const [i, admin] of admins.entries()) {
+        const { socket: info } = await admin.GetSocket({ sid, namespace: "/" });
+        assert.equal(info.sid, sid, `GetSocket through replica ${i}`);
+        assert.ok(info.rooms.map(text).includes("lobby"), `rooms through replica ${i}`);
+        assert.deepEqual(JSON.parse(text(info.session_json)), { user: "bob" }, `session through replica ${i}`);
+      }
+      assert.equal(await call(viaThird.socket, "session_set_for", sid, { user: "cy" }), true);
+      assert.deepEqual(await call(viaOrigin.socket, "session_of", sid), { user: "cy" });
+      assert.deepEqual(await call(socket, "session_get"), { user: "cy" }, "the socket's own backend sees the session set elsewhere");
+      // A sid no replica has is still NOT_FOUND, through its own replica and another.
+      const gone = viaOrigin.socket.id;
+      viaOrigin.socket.disconnect();
+      for (const admin of [admins[0], admins[2]]) {
+        await until(
+          () => admin.GetSocket({ sid: gone, namespace: "/" }).then(() => false, (error) => error.code === grpc.status.NOT_FOUND),
+          "NOT_FOUND for a socket that is gone",
+        );
+      }
+      assert.equal(await call(viaThird.socket, "session_set_for", gone, { user: "nobody" }), false);
+    } finally {
+      socket.close();
+      viaOrigin.socket.close();
+      viaThird.socket.close();
     }
   });
 
@@ -244,8 +286,7 @@ describe("connection state recovery in a cluster, outside the window", { skip },
       admin.close();
     } finally {
       await proxy?.stop();
-      for (const node of nodes) await node.stop();
-      await redis.stop();
+      await stopAll([...nodes, redis]);
     }
   });
 });
@@ -338,8 +379,7 @@ describe("a rolling restart of every replica (SIGTERM drain)", { skip }, () => {
       for (const c of clients) c.socket.close();
       await proxy?.stop();
       for (const admin of admins) admin.close();
-      for (const node of nodes) await node.stop();
-      await redis.stop();
+      await stopAll([...nodes, redis]);
     }
   });
 });
@@ -387,8 +427,7 @@ describe("chaos: a replica SIGKILLed and Redis bounced while numbered events flo
       for (const c of clients) c.socket.close();
       await proxy?.stop();
       for (const admin of admins) admin.close();
-      for (const node of nodes) await node.stop();
-      await redis.stop();
+      await stopAll([...nodes, redis]);
     }
   });
 });
