@@ -16,8 +16,9 @@
 #               their baseline, memory within a bound
 #   sanitize    an ASan+UBSan build in build-asan/ of the sidecar, the test backend and the unit
 #               tests only (the whole tree would not fit CI's time), then the unit tests and the
-#               socketio, http, abuse, websocket and eio3 e2e files against it; any sanitizer
-#               report (in LOG_DIR/sanitizer-reports, leaks at exit included) fails the suite
+#               socketio, http, abuse, websocket, eio3 and recovery e2e files against it; any
+#               sanitizer report (in LOG_DIR/sanitizer-reports, leaks at exit included) fails the
+#               suite
 #   fuzz        `scripts/fuzz.sh`: the libFuzzer target of every parser, built with clang, each
 #               run for FUZZ_SECONDS (default 30) on its committed corpus; any crash fails
 # Every suite runs even when another fails; a summary follows, ending with the line
@@ -315,7 +316,7 @@ run_sanitize() {
     -E '_NOT_BUILT$'
   run_suite sanitize:e2e js "${REPO_ROOT}/tests/e2e" env "${sanitizer_env[@]}" BUILD_DIR="${asan_dir}" \
     node --test --test-concurrency=1 socketio.test.mjs http.test.mjs abuse.test.mjs \
-    websocket.test.mjs eio3.test.mjs
+    websocket.test.mjs eio3.test.mjs recovery.test.mjs
   local found
   found="$(find "${reports}" -type f | wc -l)"
   if ((found == 0)); then
