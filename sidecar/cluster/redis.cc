@@ -1,5 +1,7 @@
 #include "sidecar/cluster/redis.h"
 
+#include <utility>
+
 #include <boost/url/parse.hpp>
 
 #include "absl/strings/numbers.h"
@@ -52,7 +54,7 @@ RedisConnection::RedisConnection(boost::asio::io_context& io, RedisEndpoint endp
 
 RedisConnection::~RedisConnection() {
   stopped_ = true;
-  if (context_ != nullptr) redisAsyncFree(context_);
+  if (redisAsyncContext* context = std::exchange(context_, nullptr)) redisAsyncFree(context);
 }
 
 void RedisConnection::Start(std::function<void()> on_up,
@@ -67,7 +69,10 @@ void RedisConnection::Stop() {
   stopped_ = true;
   retry_timer_.cancel();
   ping_timer_.cancel();
-  if (context_ != nullptr) redisAsyncFree(context_);
+  // Cleared first: hiredis calls the disconnect callback (which clears it)
+  // only for a connected context, so one still connecting would be freed
+  // again by the destructor.
+  if (redisAsyncContext* context = std::exchange(context_, nullptr)) redisAsyncFree(context);
 }
 
 void RedisConnection::Connect() {
