@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { connect, kill, next, record, startBackend, startStack } from "./harness.mjs";
+import { connect, kill, next, record, startBackend, startStack, until } from "./harness.mjs";
 
 async function metric(opsUrl, name) {
   const body = await (await fetch(`${opsUrl}/metrics`)).text();
@@ -13,13 +13,6 @@ async function metric(opsUrl, name) {
 }
 
 // Polls until check() holds; fails (rather than hangs) with `what` after 20 s.
-async function until(check, what) {
-  for (const deadline = Date.now() + 20000; !(await check()); ) {
-    if (Date.now() > deadline) assert.fail(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 // Polls a metric until it reaches `value` (the sidecar's own timer decides when).
 async function metricReaches(opsUrl, name, value) {
   await until(async () => (await metric(opsUrl, name)) >= value, `${name} >= ${value}`);

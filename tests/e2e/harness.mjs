@@ -251,6 +251,16 @@ export function connect(url, options = {}) {
   });
 }
 
+// Resolves once `check()` (which may be async) is true, re-checking every 20 ms; fails with
+// `what` after `timeoutMs`.
+export async function until(check, what, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 // Resolves with the arguments of the next `event` on `socket`.
 export function next(socket, event, timeoutMs = 5000) {
   return new Promise((resolve, reject) => {

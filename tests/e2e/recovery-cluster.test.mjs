@@ -9,29 +9,11 @@ import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io } from "socket.io-client";
-import { startStack, stopAll } from "./harness.mjs";
+import { next, startStack, stopAll, until } from "./harness.mjs";
 import { adminClient, bytes, grpc, haveRedis, json, startRedis, text } from "./cluster.mjs";
 
 const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
 const TIMEOUT_MS = 15000;
-
-async function until(check, what, timeoutMs = TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function once(emitter, event) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}"`)), TIMEOUT_MS);
-    emitter.once(event, (...args) => {
-      clearTimeout(timer);
-      resolve(args);
-    });
-  });
-}
 
 const call = (socket, ...args) => socket.timeout(TIMEOUT_MS).emitWithAck(...args);
 
@@ -66,7 +48,7 @@ async function startSwitchProxy(port) {
 }
 
 async function reconnect(socket) {
-  const connected = once(socket, "connect");
+  const connected = next(socket, "connect", TIMEOUT_MS);
   socket.connect();
   await connected;
 }
@@ -77,7 +59,7 @@ async function client(url) {
   const socket = io(url, { forceNew: true, reconnection: false, transports: ["websocket"], timeout: 5000 });
   const received = [];
   socket.on("n", (number) => received.push(number));
-  await once(socket, "connect");
+  await next(socket, "connect", TIMEOUT_MS);
   return { socket, received };
 }
 
@@ -124,7 +106,7 @@ describe("connection state recovery in a cluster", { skip }, () => {
   // Drops the client's transport; resolves once the replica serving it has let the socket go.
   async function dropTransport(socket, admin) {
     const sid = socket.id;
-    const disconnected = once(socket, "disconnect");
+    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
     socket.io.engine.close();
     await disconnected;
     await until(
@@ -221,8 +203,8 @@ describe("connection state recovery in a cluster", { skip }, () => {
       await until(() => received.length === 3, "3 live events");
 
       const killed = nodes[1];
-      const exited = once(killed.sidecar, "exit");
-      const disconnected = once(socket, "disconnect");
+      const exited = next(killed.sidecar, "exit", TIMEOUT_MS);
+      const disconnected = next(socket, "disconnect", TIMEOUT_MS);
       killed.sidecar.kill("SIGKILL");
       await exited;
       await disconnected;
@@ -273,7 +255,7 @@ describe("connection state recovery in a cluster, outside the window", { skip },
       proxy = await startSwitchProxy(nodes[0].port);
       const { socket } = await client(proxy.url);
       const sid = socket.id;
-      const disconnected = once(socket, "disconnect");
+      const disconnected = next(socket, "disconnect", TIMEOUT_MS);
       socket.io.engine.close();
       await disconnected;
       // The window is what is under test: wait it out.
@@ -299,7 +281,7 @@ async function followers(url, count, room) {
     const socket = io(url, { forceNew: true, transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 500 });
     const follower = { socket, received: [], reconnections: [] };
     socket.on("n", (number) => follower.received.push(number));
-    await once(socket, "connect");
+    await next(socket, "connect", TIMEOUT_MS);
     socket.on("connect", () => follower.reconnections.push(socket.recovered));
     await call(socket, "join", room);
     clients.push(follower);

@@ -9,30 +9,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { io } from "socket.io-client";
 import ioV2 from "sioc220";
 import ioV45 from "sioc454";
-import { startStack } from "./harness.mjs";
+import { next, startStack, until } from "./harness.mjs";
 import { adminClient, bytes, grpc, json } from "./cluster.mjs";
 
 const TIMEOUT_MS = 10000;
-
-// Resolves once `check()` is true, re-checking as events arrive (every 20 ms); fails after
-// TIMEOUT_MS with `what`.
-async function until(check, what) {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function once(emitter, event) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${event}"`)), TIMEOUT_MS);
-    emitter.once(event, (...args) => {
-      clearTimeout(timer);
-      resolve(args);
-    });
-  });
-}
 
 // A client with automatic reconnection off (the test reconnects it when the server has seen the
 // transport go), recording the numbers of its "n" events and the offsets that came with them.
@@ -43,7 +23,7 @@ async function client(url, transports) {
     received.numbers.push(number);
     received.offsets.push(offset);
   });
-  await once(socket, "connect");
+  await next(socket, "connect", TIMEOUT_MS);
   return { socket, received };
 }
 
@@ -73,7 +53,7 @@ describe("connection state recovery", () => {
   // Drops the client's transport and resolves once the sidecar has let the socket go.
   async function dropTransport(socket) {
     const sid = socket.id;
-    const disconnected = once(socket, "disconnect");
+    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
     socket.io.engine.close();
     const [reason] = await disconnected;
     assert.notEqual(reason, "io client disconnect");
@@ -103,7 +83,7 @@ describe("connection state recovery", () => {
 
         await dropTransport(socket);
         await emitNumbers(5, 10, "news", sid);
-        const connected = once(socket, "connect");
+        const connected = next(socket, "connect", TIMEOUT_MS);
         socket.connect();
         await connected;
         assert.equal(socket.recovered, true);
@@ -142,25 +122,25 @@ describe("connection state recovery", () => {
       try {
         const sid = socket.id;
         await call(socket, "join", "stream");
-        let next = 1;
+        let upcoming = 1;
         let stop = false;
         const emitter = (async () => {
           while (!stop) {
-            await emitNumbers(next, next, "stream", sid);
-            next++;
+            await emitNumbers(upcoming, upcoming, "stream", sid);
+            upcoming++;
           }
         })();
         await until(() => received.numbers.length >= 20, "20 events");
         await dropTransport(socket);
-        const connected = once(socket, "connect");
+        const connected = next(socket, "connect", TIMEOUT_MS);
         socket.connect();
         await connected;
         assert.equal(socket.recovered, true);
-        const recoveredAt = next;
-        await until(() => next > recoveredAt + 20, "20 events after the recovery");
+        const recoveredAt = upcoming;
+        await until(() => upcoming > recoveredAt + 20, "20 events after the recovery");
         stop = true;
         await emitter;
-        const last = next - 1;
+        const last = upcoming - 1;
         await until(() => received.numbers.length >= last, `${last} events`);
         assert.deepEqual(
           received.numbers,
@@ -177,7 +157,7 @@ describe("connection state recovery", () => {
     try {
       const sid = socket.id;
       socket.disconnect();
-      const connected = once(socket, "connect");
+      const connected = next(socket, "connect", TIMEOUT_MS);
       socket.connect();
       await connected;
       assert.equal(socket.recovered, false);
@@ -197,7 +177,7 @@ describe("connection state recovery", () => {
       auth: { pid: "not-a-pid", offset: "1-1" },
     });
     try {
-      await once(socket, "connect");
+      await next(socket, "connect", TIMEOUT_MS);
       assert.equal(socket.recovered, false);
       const [, learnt] = await call(socket, "whoami");
       assert.equal(learnt, "connect");
@@ -208,18 +188,18 @@ describe("connection state recovery", () => {
 
   test("a socket.io-client 4.5 client (before recovery) is served as before: the offset is an extra argument, a reconnection a fresh socket", async () => {
     const old = ioV45(stack.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
-    const oldConnected = once(old, "connect");
+    const oldConnected = next(old, "connect", TIMEOUT_MS);
     const modern = await client(stack.url, ["websocket"]);
     try {
       await oldConnected;
       const sid = old.id;
-      const got = once(old, "broadcast");
+      const got = next(old, "broadcast", TIMEOUT_MS);
       modern.socket.emit("broadcast", "hello");
       const [text, offset] = await got;
       assert.equal(text, "hello");
       assert.equal(typeof offset, "string");
       await dropTransport(old);
-      const connected = once(old, "connect");
+      const connected = next(old, "connect", TIMEOUT_MS);
       old.connect();
       await connected;
       assert.notEqual(old.id, sid);
@@ -235,11 +215,11 @@ describe("connection state recovery", () => {
 
   test("a socket.io-client 2.x client is served as before, with the offset as an extra argument", async () => {
     const old = ioV2(stack.url, { forceNew: true, reconnection: false, transports: ["websocket"] });
-    const oldConnected = once(old, "connect");
+    const oldConnected = next(old, "connect", TIMEOUT_MS);
     const modern = await client(stack.url, ["websocket"]);
     try {
       await oldConnected;
-      const got = once(old, "broadcast");
+      const got = next(old, "broadcast", TIMEOUT_MS);
       modern.socket.emit("broadcast", "hello");
       const [text, offset] = await got;
       assert.equal(text, "hello");
@@ -270,7 +250,7 @@ describe("connection state recovery bounds", () => {
 
   async function dropAndWait(socket) {
     const sid = socket.id;
-    const disconnected = once(socket, "disconnect");
+    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
     socket.io.engine.close();
     await disconnected;
     await until(
@@ -294,7 +274,7 @@ describe("connection state recovery bounds", () => {
       await until(() => received.numbers.length === 1, "a live event");
       const sid = await dropAndWait(socket);
       for (let n = 2; n <= 4; n++) await emit(n, sid);
-      const connected = once(socket, "connect");
+      const connected = next(socket, "connect", TIMEOUT_MS);
       socket.connect();
       await connected;
       assert.equal(socket.recovered, true);
@@ -312,7 +292,7 @@ describe("connection state recovery bounds", () => {
       await until(() => received.numbers.length === 1, "a live event");
       const sid = await dropAndWait(socket);
       for (let n = 2; n <= 8; n++) await emit(n, sid);
-      const connected = once(socket, "connect");
+      const connected = next(socket, "connect", TIMEOUT_MS);
       socket.connect();
       await connected;
       assert.equal(socket.recovered, false);
@@ -330,7 +310,7 @@ describe("connection state recovery bounds", () => {
       const sid = await dropAndWait(socket);
       // The window is 1 s: the wait is what the test is about, not a synchronisation.
       await sleep(1500);
-      const connected = once(socket, "connect");
+      const connected = next(socket, "connect", TIMEOUT_MS);
       socket.connect();
       await connected;
       assert.equal(socket.recovered, false);
