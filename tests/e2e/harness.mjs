@@ -48,17 +48,29 @@ export function waitForLine(child, needle, what, timeoutMs = 15000) {
 // Starts a sidecar with `flags` plus a test backend; returns {url, port, grpcAddress, opsUrl,
 // sidecar (the child process), stop, logs}.
 export async function startStack(flags = [], { backend = true, env = {} } = {}) {
-  const port = await freePort();
-  const grpcPort = await freePort();
-  const opsPort = await freePort();
-  const logs = [];
-  const sidecar = spawn(
-    sidecarBin,
-    ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, `--ops_port=${opsPort}`, "--threads=2", "--drain_timeout=0.5", ...flags],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
-  );
-  sidecar.stderr.on("data", (d) => logs.push(`[sidecar] ${d}`));
-  await waitForLine(sidecar, "listening on", "sidecar");
+  let port, grpcPort, opsPort, logs, sidecar;
+  // freePort() closes its probe before the sidecar binds, so a test running beside this one may
+  // take the port meanwhile: a sidecar that could not bind is started again on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    grpcPort = await freePort();
+    opsPort = await freePort();
+    logs = [];
+    sidecar = spawn(
+      sidecarBin,
+      ["--host=127.0.0.1", `--port=${port}`, `--grpc_address=127.0.0.1:${grpcPort}`, `--ops_port=${opsPort}`, "--threads=2", "--drain_timeout=0.5", ...flags],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+    );
+    sidecar.stderr.on("data", (d) => logs.push(`[sidecar] ${d}`));
+    try {
+      await waitForLine(sidecar, "listening on", "sidecar");
+      break;
+    } catch (error) {
+      const output = logs.join("");
+      if (attempt < 3 && /cannot listen|cannot serve|in use|bind/i.test(output)) continue;
+      throw new Error(`${error.message}\n${output}`);
+    }
+  }
   const children = [sidecar];
   if (backend) {
     const child = spawn(
