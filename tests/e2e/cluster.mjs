@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
-import { freePort, waitForLine } from "./harness.mjs";
+import { freePort, next, until, waitForLine } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const protoRoot = path.resolve(here, "../../proto");
@@ -71,6 +71,25 @@ export const bytes = (text) => Buffer.from(text);
 export const text = (buffer) => Buffer.from(buffer).toString();
 export const json = (value) => ({ json: Buffer.from(JSON.stringify(value)), binary: [] });
 export { grpc };
+
+// Drops a client's transport (not a deliberate disconnect) and resolves with the disconnect
+// reason once `admin`'s sidecar no longer has the socket.
+export async function dropTransport(socket, admin, timeoutMs = 15000) {
+  const sid = socket.id;
+  const disconnected = next(socket, "disconnect", timeoutMs);
+  socket.io.engine.close();
+  const [reason] = await disconnected;
+  await until(
+    () =>
+      admin.GetSocket({ sid, namespace: "/" }).then(
+        () => false,
+        (error) => error.code === grpc.status.NOT_FOUND,
+      ),
+    "the sidecar to let the socket go",
+    timeoutMs,
+  );
+  return reason;
+}
 
 // An HTTP and WebSocket proxy that sends each request (and each upgrade) to
 // the next target in turn, on a fresh connection: no stickiness at all.

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { io } from "socket.io-client";
 import { next, startStack, stopAll, until } from "./harness.mjs";
-import { adminClient, bytes, grpc, haveRedis, json, startRedis, text } from "./cluster.mjs";
+import { adminClient, bytes, dropTransport, grpc, haveRedis, json, startRedis, text } from "./cluster.mjs";
 
 const skip = haveRedis() ? false : "redis-server is not installed (scripts/setup.sh installs it)";
 const TIMEOUT_MS = 15000;
@@ -103,22 +103,6 @@ describe("connection state recovery in a cluster", { skip }, () => {
     }
   }
 
-  // Drops the client's transport; resolves once the replica serving it has let the socket go.
-  async function dropTransport(socket, admin) {
-    const sid = socket.id;
-    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
-    socket.io.engine.close();
-    await disconnected;
-    await until(
-      () =>
-        admin.GetSocket({ sid, namespace: "/" }).then(
-          () => false,
-          (error) => error.code === grpc.status.NOT_FOUND,
-        ),
-      "the replica to let the socket go",
-    );
-  }
-
   test("a client that comes back on another replica gets its socket and every missed event, once and in order", async () => {
     proxy.point(nodes[0].port);
     const { socket, received } = await client(proxy.url);
@@ -129,7 +113,7 @@ describe("connection state recovery in a cluster", { skip }, () => {
       await emitNumbers(admins[2], 1, 4, "news", sid);
       await until(() => received.length === 4, "4 live events");
 
-      await dropTransport(socket, admins[0]);
+      await dropTransport(socket, admins[0], TIMEOUT_MS);
       await emitNumbers(admins[2], 5, 10, "news", sid);
       proxy.point(nodes[1].port);
       await reconnect(socket);
@@ -160,7 +144,7 @@ describe("connection state recovery in a cluster", { skip }, () => {
       const sid = socket.id;
       await call(socket, "join", "lobby");
       await call(socket, "session_set", { user: "bob" });
-      await dropTransport(socket, admins[0]);
+      await dropTransport(socket, admins[0], TIMEOUT_MS);
       proxy.point(nodes[1].port);
       await reconnect(socket);
       assert.equal(socket.recovered, true);

@@ -10,7 +10,7 @@ import { io } from "socket.io-client";
 import ioV2 from "sioc220";
 import ioV45 from "sioc454";
 import { next, startStack, until } from "./harness.mjs";
-import { adminClient, bytes, grpc, json } from "./cluster.mjs";
+import { adminClient, bytes, dropTransport, json } from "./cluster.mjs";
 
 const TIMEOUT_MS = 10000;
 
@@ -50,21 +50,10 @@ describe("connection state recovery", () => {
     }
   }
 
-  // Drops the client's transport and resolves once the sidecar has let the socket go.
-  async function dropTransport(socket) {
-    const sid = socket.id;
-    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
-    socket.io.engine.close();
-    const [reason] = await disconnected;
+  // Drops the client's transport; resolves once the sidecar has let the socket go.
+  async function drop(socket) {
+    const reason = await dropTransport(socket, admin, TIMEOUT_MS);
     assert.notEqual(reason, "io client disconnect");
-    await until(
-      () =>
-        admin.GetSocket({ sid, namespace: "/" }).then(
-          () => false,
-          (error) => error.code === grpc.status.NOT_FOUND,
-        ),
-      "the sidecar to let the socket go",
-    );
   }
 
   for (const [name, transports] of [
@@ -81,7 +70,7 @@ describe("connection state recovery", () => {
         await emitNumbers(1, 4, "news", sid);
         await until(() => received.numbers.length === 4, "4 live events");
 
-        await dropTransport(socket);
+        await drop(socket);
         await emitNumbers(5, 10, "news", sid);
         const connected = next(socket, "connect", TIMEOUT_MS);
         socket.connect();
@@ -131,7 +120,7 @@ describe("connection state recovery", () => {
           }
         })();
         await until(() => received.numbers.length >= 20, "20 events");
-        await dropTransport(socket);
+        await drop(socket);
         const connected = next(socket, "connect", TIMEOUT_MS);
         socket.connect();
         await connected;
@@ -203,7 +192,7 @@ describe("connection state recovery", () => {
       const [text, offset] = await got;
       assert.equal(text, "hello");
       assert.equal(typeof offset, "string");
-      await dropTransport(old);
+      await drop(old);
       const connected = next(old, "connect", TIMEOUT_MS);
       old.connect();
       await connected;
@@ -255,17 +244,7 @@ describe("connection state recovery bounds", () => {
 
   async function dropAndWait(socket) {
     const sid = socket.id;
-    const disconnected = next(socket, "disconnect", TIMEOUT_MS);
-    socket.io.engine.close();
-    await disconnected;
-    await until(
-      () =>
-        admin.GetSocket({ sid, namespace: "/" }).then(
-          () => false,
-          (error) => error.code === grpc.status.NOT_FOUND,
-        ),
-      "the sidecar to let the socket go",
-    );
+    await dropTransport(socket, admin, TIMEOUT_MS);
     return sid;
   }
 
