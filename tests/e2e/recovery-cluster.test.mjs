@@ -63,6 +63,31 @@ async function client(url) {
   return { socket, received };
 }
 
+// Three replicas on `redis` with `flags`, their Admin clients, and a switchable proxy in front
+// of the first.
+async function startReplicas(redis, flags) {
+  const nodes = [];
+  const admins = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      nodes.push(await startStack([`--redis_url=${redis.url}`, ...flags]));
+      admins.push(adminClient(nodes[i].grpcAddress));
+    }
+    await until(async () => (await admins[0].Stats()).nodes.length === 3, "three replicas");
+    return { nodes, admins, proxy: await startSwitchProxy(nodes[0].port) };
+  } catch (error) {
+    for (const admin of admins) admin.close();
+    await stopAll(nodes);
+    throw error;
+  }
+}
+
+async function stopReplicas({ nodes = [], admins = [], proxy } = {}, redis) {
+  await proxy?.stop();
+  for (const admin of admins) admin.close();
+  await stopAll([...nodes, redis]);
+}
+
 describe("connection state recovery in a cluster", { skip }, () => {
   let redis;
   let nodes;
@@ -71,28 +96,17 @@ describe("connection state recovery in a cluster", { skip }, () => {
 
   before(async () => {
     redis = await startRedis();
-    nodes = [];
-    for (let i = 0; i < 3; i++) {
-      nodes.push(
-        await startStack([
-          `--redis_url=${redis.url}`,
-          "--channel=rc",
-          "--connection_state_recovery=true",
-          "--recovery_window=30",
-          "--ping_interval=1",
-          "--ping_timeout=1",
-        ]),
-      );
-    }
-    admins = nodes.map((node) => adminClient(node.grpcAddress));
-    await until(async () => (await admins[0].Stats()).nodes.length === 3, "three replicas");
-    proxy = await startSwitchProxy(nodes[0].port);
+    ({ nodes, admins, proxy } = await startReplicas(redis, [
+      "--channel=rc",
+      "--connection_state_recovery=true",
+      "--recovery_window=30",
+      "--ping_interval=1",
+      "--ping_timeout=1",
+    ]));
   });
 
   after(async () => {
-    await proxy?.stop();
-    for (const admin of admins ?? []) admin.close();
-    await stopAll([...(nodes ?? []), redis]);
+    await stopReplicas({ nodes, admins, proxy }, redis);
   });
 
   // Numbered "n" events from an Admin call on `via`, in turn to the room and to the sid.
@@ -308,17 +322,11 @@ describe("a rolling restart of every replica (SIGTERM drain)", { skip }, () => {
   test("loses no event: every client gets each numbered event once and in order, always recovered", { timeout: 60000 }, async () => {
     const redis = await startRedis();
     const flags = [`--redis_url=${redis.url}`, "--channel=rolling", "--connection_state_recovery=true"];
-    const nodes = [];
-    const admins = [];
-    let proxy;
+    let replicas;
     let clients = [];
     try {
-      for (let i = 0; i < 3; i++) {
-        nodes.push(await startStack(flags));
-        admins.push(adminClient(nodes[i].grpcAddress));
-      }
-      await until(async () => (await admins[0].Stats()).nodes.length === 3, "three replicas");
-      proxy = await startSwitchProxy(nodes[0].port);
+      replicas = await startReplicas(redis, flags.slice(1));
+      const { nodes, admins, proxy } = replicas;
       clients = await followers(proxy.url, 6, "rolling");
       let current = 1;
       proxy.point(nodes[current].port);
@@ -343,9 +351,7 @@ describe("a rolling restart of every replica (SIGTERM drain)", { skip }, () => {
       assert.ok(clients.some((c) => c.reconnections.length >= 2), "clients moved between replicas");
     } finally {
       for (const c of clients) c.socket.close();
-      await proxy?.stop();
-      for (const admin of admins) admin.close();
-      await stopAll([...nodes, redis]);
+      await stopReplicas(replicas, redis);
     }
   });
 });
@@ -354,17 +360,11 @@ describe("chaos: a replica SIGKILLed and Redis bounced while numbered events flo
   test("nothing inside the window is missing, nothing is duplicated, nothing is out of order", { timeout: 60000 }, async () => {
     const redis = await startRedis();
     const flags = [`--redis_url=${redis.url}`, "--channel=chaos", "--connection_state_recovery=true", "--ping_interval=1", "--ping_timeout=1"];
-    const nodes = [];
-    const admins = [];
-    let proxy;
+    let replicas;
     let clients = [];
     try {
-      for (let i = 0; i < 3; i++) {
-        nodes.push(await startStack(flags));
-        admins.push(adminClient(nodes[i].grpcAddress));
-      }
-      await until(async () => (await admins[0].Stats()).nodes.length === 3, "three replicas");
-      proxy = await startSwitchProxy(nodes[0].port);
+      replicas = await startReplicas(redis, flags.slice(1));
+      const { nodes, admins, proxy } = replicas;
       clients = await followers(proxy.url, 3, "chaos");
       proxy.point(nodes[1].port);
       clients = clients.concat(await followers(proxy.url, 3, "chaos"));
@@ -391,9 +391,7 @@ describe("chaos: a replica SIGKILLed and Redis bounced while numbered events flo
       assertAllInOrder(clients, last);
     } finally {
       for (const c of clients) c.socket.close();
-      await proxy?.stop();
-      for (const admin of admins) admin.close();
-      await stopAll([...nodes, redis]);
+      await stopReplicas(replicas, redis);
     }
   });
 });
